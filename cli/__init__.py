@@ -1,0 +1,1 @@
+"""The ``mixdiag`` command line, installed as ``mixdiag.cli``: thin wrappers over the Python API."""

@@ -1,0 +1,51 @@
+"""What every command shares: one-line errors and small option parsers."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from mixdiag.errors import MixdiagError
+
+
+class Group(click.Group):
+    """A click group that reports user errors in one line with exit code 1, no traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except MixdiagError as exc:
+            raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            where = f": {exc.filename}" if exc.filename else ""
+            raise click.ClickException(f"{exc.strerror or exc}{where}; check the path and its permissions") from None
+
+
+def parse_key_values(pairs: tuple[str, ...], option: str) -> dict:
+    """``("rho=0.9", "name=x")`` → ``{"rho": 0.9, "name": "x"}``; values are JSON when they parse."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint=option)
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def parse_list(text: str | None, cast=str) -> list | None:
+    """``"input,layer1"`` → ``["input", "layer1"]``; None stays None."""
+    if text is None:
+        return None
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    try:
+        return [cast(t) for t in items]
+    except ValueError as exc:
+        raise MixdiagError(f"cannot read {text!r} as a comma-separated list: {exc}") from None
+
+
+def point_or_index(token: str) -> str | int:
+    return int(token) if token.isdigit() else token

@@ -1,0 +1,29 @@
+"""The ``mixdiag`` entry point: one group, one module per command."""
+
+import click
+
+from mixdiag import list_datasets, list_methods, list_models
+
+from ._common import Group
+from .train import train_cmd
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mixdiag")
+def cli():
+    """mixdiag: train with ERM, Mixup, Manifold Mixup or Flow-Mixup, then measure per-block η²."""
+
+
+@cli.command("list")
+@click.argument("what", type=click.Choice(["models", "datasets", "methods"]))
+def list_cmd(what):
+    """List registered models, datasets or mixing methods."""
+    names = {"models": list_models, "datasets": list_datasets, "methods": list_methods}[what]()
+    click.echo("\n".join(names))
+
+
+cli.add_command(train_cmd)
+
+
+def main():
+    cli(prog_name="mixdiag")

@@ -1,0 +1,133 @@
+"""Figures of per-block η²: one run's curve, several runs overlaid, and training-time heatmaps.
+
+Every function takes a DataFrame as :func:`mixdiag.eta2` or :func:`mixdiag.compare`
+return it, accepts ``ax=`` to draw into an existing figure, returns the Figure and never
+calls ``plt.show()``.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from ..errors import MixdiagError
+
+
+def _axes(ax, figsize):
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+        return fig, ax
+    return ax.figure, ax
+
+
+def block_labels(modules: list[str]) -> list[str]:
+    """Readable tick labels: ``layer2.3`` → ``2.3``, ``output`` → ``logits``."""
+    return ["logits" if m == "output" else m.replace("layer", "") for m in modules]
+
+
+def _require(df: pd.DataFrame, columns: list[str], what: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise MixdiagError(f"{what} needs columns {', '.join(missing)}; pass the DataFrame mixdiag.eta2 returns")
+
+
+def plot_eta2(df: pd.DataFrame, ax=None, title: Optional[str] = None, label: Optional[str] = None):
+    """η² of every hidden state of one run, in network order, with ±1 s.d. across restarts.
+
+    Args:
+        df: rows of one run (columns ``module``, ``eta2``, ``eta2_std``; ``k`` for the title).
+        ax: axes to draw into; a new figure when None.
+        title: figure title; default names the run and k.
+        label: legend label of the curve.
+
+    Returns:
+        The matplotlib Figure.
+    """
+    _require(df, ["module", "eta2", "eta2_std"], "plot_eta2")
+    fig, ax = _axes(ax, (max(6.0, 0.28 * len(df) + 2), 3.6))
+    x = np.arange(len(df))
+    y, err = df["eta2"].to_numpy(), df["eta2_std"].fillna(0).to_numpy()
+    line = ax.plot(x, y, marker="o", ms=4, label=label)[0]
+    ax.fill_between(x, y - err, y + err, color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.set_xticks(x, block_labels(list(df["module"])), rotation=90, fontsize=8)
+    ax.set_xlabel("hidden state (stage.block; logits = model output)")
+    ax.set_ylabel("η² = 1 − SSI/SST (unitless)")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    if title is None:
+        run = df["run"].iloc[0] if "run" in df.columns else "run"
+        k = int(df["k"].iloc[0]) if "k" in df.columns else None
+        title = f"Per-block η² of {run}" + (f" (k-means, k={k})" if k else "")
+    ax.set_title(title)
+    if label is not None:
+        ax.legend()
+    return fig
+
+
+def plot_compare(df: pd.DataFrame, ax=None, hue: str = "method", title: str = "Per-block η² by method"):
+    """Overlay per-block η² curves of several runs, one colour per ``hue`` value.
+
+    Runs sharing a ``hue`` value (e.g. seeds of one method) are averaged, with a band of
+    ±1 s.d. across them; a single run shows its restarts' ``eta2_std`` instead.
+    """
+    _require(df, ["run", "module", "eta2", hue], "plot_compare")
+    fig, ax = _axes(ax, (max(7.0, 0.3 * df["module"].nunique() + 3), 4.0))
+    order = list(dict.fromkeys(df["module"]))
+    pos = {m: i for i, m in enumerate(order)}
+    data = df.assign(position=df["module"].map(pos))
+    sns.lineplot(data=data, x="position", y="eta2", hue=hue, marker="o", errorbar="sd", ax=ax)
+    ax.set_xticks(range(len(order)), block_labels(order), rotation=90, fontsize=8)
+    ax.set_xlabel("hidden state (stage.block; logits = model output)")
+    ax.set_ylabel("η² = 1 − SSI/SST (unitless)")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    return fig
+
+
+def plot_delta(df: pd.DataFrame, ax=None, title: Optional[str] = None):
+    """Δη² per block against the baseline run, one line per method (``compare.csv`` rows)."""
+    _require(df, ["module", "delta_eta2", "method", "baseline"], "plot_delta")
+    fig, ax = _axes(ax, (max(7.0, 0.3 * df["module"].nunique() + 3), 4.0))
+    order = list(dict.fromkeys(df["module"]))
+    data = df.assign(position=df["module"].map({m: i for i, m in enumerate(order)}))
+    sns.lineplot(data=data, x="position", y="delta_eta2", hue="method", marker="o", errorbar="sd", ax=ax)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(range(len(order)), block_labels(order), rotation=90, fontsize=8)
+    ax.set_xlabel("hidden state (stage.block; logits = model output)")
+    ax.set_ylabel("Δη² against baseline (unitless)")
+    ax.grid(alpha=0.3)
+    ax.set_title(title or f"Change of per-block η² against {df['baseline'].iloc[0]}")
+    return fig
+
+
+def plot_track(df: pd.DataFrame, ax=None, title: Optional[str] = None):
+    """Heatmap of η² per block (rows) and epoch (columns) from training-time tracking."""
+    _require(df, ["epoch", "module", "eta2"], "plot_track")
+    order = list(dict.fromkeys(df["module"]))
+    table = df.pivot_table(index="module", columns="epoch", values="eta2").reindex(order)
+    fig, ax = _axes(ax, (max(5.0, 0.45 * table.shape[1] + 3), max(3.5, 0.22 * len(order) + 1.5)))
+    sns.heatmap(table, ax=ax, vmin=0, vmax=1, cmap="viridis", cbar_kws={"label": "η² (unitless)"},
+                yticklabels=block_labels(order))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("hidden state")
+    ax.set_title(title or "η² during training")
+    return fig
+
+
+def plot_trajectories(df: pd.DataFrame, ax=None, hue: str = "method", title: str = "Mean η² over blocks during training"):
+    """Mean over blocks of η² against epoch, one line per ``hue`` value (several runs)."""
+    _require(df, ["epoch", "module", "eta2", hue], "plot_trajectories")
+    fig, ax = _axes(ax, (6.5, 4.0))
+    blocks = df[df["module"] != "output"]
+    mean = blocks.groupby(["run", hue, "epoch"], as_index=False)["eta2"].mean()
+    sns.lineplot(data=mean, x="epoch", y="eta2", hue=hue, marker="o", errorbar="sd", ax=ax)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("mean η² over residual blocks (unitless)")
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    return fig

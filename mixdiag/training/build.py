@@ -1,0 +1,47 @@
+"""Rebuild a run's data and model from its :class:`TrainConfig` (training and analysis share this)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..data import apply_corruption, load_dataset
+from ..data._base import Dataset
+from ..models import create_model, default_model
+from .config import TrainConfig
+
+
+def derive_seed(seed: int, *stream: int) -> int:
+    """An independent 63-bit seed for one random stream, e.g. ``(seed, epoch, SHUFFLE)``."""
+    return int(np.random.SeedSequence([seed, *stream]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+# Stream ids for derive_seed: one per consumer, so adding a consumer never shifts another.
+INIT, SHUFFLE, AUGMENT, MIXING, CORRUPTION, PROBE = range(6)
+
+
+def build_dataset(config: TrainConfig) -> Dataset:
+    """Load the dataset and corrupt its training labels as the config says."""
+    ds = load_dataset(config.dataset, config.data_dir, seed=config.seed, **config.dataset_options)
+    if ds.multilabel:
+        pos_neg = config.corrupt_pos_neg if config.corrupt_pos_neg is not None else config.corrupt_rate
+        neg_pos = config.corrupt_neg_pos if config.corrupt_neg_pos is not None else config.corrupt_rate
+        if pos_neg or neg_pos:
+            ds = apply_corruption(ds, pos_to_neg=pos_neg, neg_to_pos=neg_pos, seed=derive_seed(config.seed, CORRUPTION))
+    elif config.corrupt_rate:
+        ds = apply_corruption(ds, rate=config.corrupt_rate, seed=derive_seed(config.seed, CORRUPTION))
+    return ds
+
+
+def model_spec(config: TrainConfig, ds: Dataset) -> tuple[str, dict]:
+    """The registry name and constructor arguments of the run's model."""
+    name = default_model(ds.ndim) if config.model == "auto" else config.model
+    kwargs = {"in_channels": ds.in_channels, "num_classes": ds.num_classes, "input_size": list(ds.input_shape[1:])}
+    return name, kwargs
+
+
+def build_model(name: str, kwargs: dict, seed: int) -> torch.nn.Module:
+    """Create the model with weights initialised from ``seed``, leaving global RNG state untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(derive_seed(seed, INIT))
+        return create_model(name, **kwargs)

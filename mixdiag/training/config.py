@@ -1,0 +1,98 @@
+"""Everything needed to rebuild a run's data, model and mixing: one plain dataclass."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..errors import MixdiagError
+
+SCHEDULES = ("cosine", "step", "constant")
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run; stored as ``config.json`` and inside every checkpoint.
+
+    Args:
+        dataset: registry name (``mixdiag list datasets``).
+        data_dir: where the dataset's files are; None for embedded or default locations.
+        dataset_options: loader options (e.g. ``{"rho": 0.9}`` for synthetic-multilabel).
+        model: registry name, or ``"auto"`` (PreAct-ResNet-32, or its 1-D twin for signals).
+        method: mixing method name (``erm``, ``mixup``, ``manifold``, ``flow``, ``flow-consistency``).
+        method_options: method options (``alpha``, ``per_sample``, ``points``, ``weights``,
+            ``beta``, ``gamma``); missing ones take the method's defaults.
+        epochs, batch_size, lr, momentum, weight_decay: SGD settings.
+        schedule: ``cosine`` (default), ``step`` (×0.1 at ``milestones``, fractions of the
+            run) or ``constant``.
+        seed: seeds every generator of the run (data order, augmentation, mixing, init).
+        corrupt_rate: single-label symmetric flip rate; for multi-label data the default
+            for both ``corrupt_pos_neg`` and ``corrupt_neg_pos``.
+        corrupt_pos_neg, corrupt_neg_pos: multi-label corruption rates (1→0, 0→1).
+        augment: True to use the dataset's augmentation (crop, flip, shift).
+        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda[:N]``.
+        track_eta2: compute per-block η² on a probe subset every this many epochs (0: never).
+        track_probe_size, track_k: probe size and k for that tracking.
+    """
+
+    dataset: str = "digits"
+    data_dir: Optional[str] = None
+    dataset_options: dict = field(default_factory=dict)
+    model: str = "auto"
+    method: str = "erm"
+    method_options: dict = field(default_factory=dict)
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    milestones: tuple = (0.5, 0.75)
+    seed: int = 0
+    corrupt_rate: float = 0.0
+    corrupt_pos_neg: Optional[float] = None
+    corrupt_neg_pos: Optional[float] = None
+    augment: bool = True
+    device: str = "auto"
+    track_eta2: int = 0
+    track_probe_size: int = 1000
+    track_k: int = 10
+
+    def validate(self) -> "TrainConfig":
+        """Raise :class:`MixdiagError` naming the first option that is out of range."""
+        checks = [
+            (self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}"),
+            (self.batch_size >= 2, f"--batch-size must be at least 2 (mixing pairs samples), got {self.batch_size}"),
+            (self.lr > 0, f"--lr must be positive, got {self.lr}"),
+            (0 <= self.momentum < 1, f"--momentum must be in [0, 1), got {self.momentum}"),
+            (self.weight_decay >= 0, f"--weight-decay must be non-negative, got {self.weight_decay}"),
+            (self.schedule in SCHEDULES, f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}"),
+            (0 <= self.corrupt_rate < 1, f"--corrupt-rate must be in [0, 1), got {self.corrupt_rate}"),
+            (self.track_eta2 >= 0, f"--track-eta2 must be 0 (off) or a positive number of epochs, got {self.track_eta2}"),
+            (self.track_probe_size >= 2, f"--track-probe-size must be at least 2, got {self.track_probe_size}"),
+            (self.track_k >= 2, f"--track-k must be at least 2, got {self.track_k}"),
+            (self.seed >= 0, f"--seed must be non-negative, got {self.seed}"),
+        ]
+        for rate, opt in ((self.corrupt_pos_neg, "--corrupt-pos-neg"), (self.corrupt_neg_pos, "--corrupt-neg-pos")):
+            checks.append((rate is None or 0 <= rate < 1, f"{opt} must be in [0, 1), got {rate}"))
+        for ok, message in checks:
+            if not ok:
+                raise MixdiagError(message)
+        return self
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["milestones"] = list(self.milestones)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise MixdiagError(f"config has unknown settings {', '.join(unknown)}; was it written by a newer mixdiag?")
+        d = dict(d)
+        if "milestones" in d:
+            d["milestones"] = tuple(d["milestones"])
+        return cls(**d)

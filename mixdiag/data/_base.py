@@ -9,6 +9,7 @@ training device, so the conversion costs nothing per epoch on the host.
 from __future__ import annotations
 
 import fnmatch
+import inspect
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,5 +151,10 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, seed: int = 0
     """
     if name not in _LOADERS:
         raise MixdiagError(f"unknown dataset {name!r}; choose one of: {', '.join(list_datasets())}")
+    loader = _LOADERS[name]
+    accepted = [p for p in inspect.signature(loader).parameters if p not in ("data_dir", "seed")]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise MixdiagError(f"dataset {name!r} has no option {', '.join(unknown)}; its options are: {', '.join(accepted) or 'none'}")
     path = Path(data_dir).expanduser() if data_dir is not None else None
-    return _LOADERS[name](path, seed=seed, **options).validate()
+    return loader(path, seed=seed, **options).validate()

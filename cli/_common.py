@@ -49,3 +49,39 @@ def parse_list(text: str | None, cast=str) -> list | None:
 
 def point_or_index(token: str) -> str | int:
     return int(token) if token.isdigit() else token
+
+
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+class ByteSize(click.ParamType):
+    """``2G``, ``512M``, ``1500000`` → bytes."""
+
+    name = "SIZE"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().upper().removesuffix("B").removesuffix("I")
+        number, unit = (text[:-1], text[-1]) if text and text[-1] in _UNITS else (text, "")
+        try:
+            size = int(float(number) * _UNITS[unit])
+        except ValueError:
+            self.fail(f"{value!r} is not a size such as 2G, 512M or a number of bytes", param, ctx)
+        if size <= 0:
+            self.fail(f"{value!r} must be positive", param, ctx)
+        return size
+
+
+class SampleSize(click.ParamType):
+    """A positive row count, or ``all``."""
+
+    name = "N|all"
+
+    def convert(self, value, param, ctx):
+        if value == "all" or isinstance(value, int):
+            return value
+        try:
+            return int(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a number of rows nor 'all'", param, ctx)

@@ -5,6 +5,9 @@ import click
 from mixdiag import list_datasets, list_methods, list_models
 
 from ._common import Group
+from .compare import compare_cmd
+from .eta2 import eta2_cmd
+from .track import plot_track_cmd
 from .train import train_cmd
 
 
@@ -22,7 +25,8 @@ def list_cmd(what):
     click.echo("\n".join(names))
 
 
-cli.add_command(train_cmd)
+for command in (train_cmd, eta2_cmd, compare_cmd, plot_track_cmd):
+    cli.add_command(command)
 
 
 def main():

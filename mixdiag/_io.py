@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
+
+from .errors import MixdiagError
 
 
 @contextmanager
@@ -53,3 +56,28 @@ def read_jsonl(path: str | Path) -> list[dict]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def write_directory(out: str | Path, write: Callable[[Path], None], force: bool = False) -> list[Path]:
+    """Fill a fresh directory with ``write(staging_dir)`` and move it to ``out`` at the end.
+
+    A failure anywhere leaves no partial output; an existing non-empty ``out`` is refused
+    unless ``force``, and is only removed once the new content is complete.
+
+    Returns:
+        The written files, as paths inside ``out``.
+    """
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
+        raise MixdiagError(f"{out} already exists; pass --force to replace it or choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        write(staging)
+        names = sorted(p.name for p in staging.iterdir())
+        if out.exists():
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [out / name for name in names]

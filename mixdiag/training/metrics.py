@@ -51,7 +51,7 @@ def evaluate(model, ds, split: str, device: torch.device, batch_size: int = 512)
     if ds.multilabel:
         metrics = multilabel_metrics(logits, y)
     else:
-        metrics = {"accuracy": float((logits.argmax(1) == y).float().mean())}
+        metrics = {"accuracy": float((logits.argmax(1) == y).double().mean())}
     return {f"{split}_{k}": v for k, v in {"loss": loss, **metrics}.items()}
 
 

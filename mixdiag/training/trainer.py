@@ -27,7 +27,7 @@ from .._io import append_jsonl, write_json
 from ..data.augment import augment_batch
 from ..errors import MixdiagError
 from ..mixing import MixRandom, as_targets, create_method, criterion_for
-from .build import AUGMENT, MIXING, SHUFFLE, build_dataset, build_model, derive_seed, model_spec
+from .build import AUGMENT, MIXING, PROBE, SHUFFLE, build_dataset, build_model, derive_seed, model_spec
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .metrics import evaluate, headline
@@ -115,16 +115,19 @@ def train(
     if ds.corrupted is not None:
         np.savez_compressed(out / "corruption.npz", corrupted=ds.corrupted.numpy(), y_train=ds.y_train.numpy())
 
-    history, best = [], -math.inf
+    history, track, best = [], [], -math.inf
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        history, best = list(state["history"]), float(state["best"])
+        history, track, best = list(state["history"]), list(state.get("track", [])), float(state["best"])
     # The checkpoint's history is the truth: a kill between writing a checkpoint and
     # appending its metrics line must neither lose nor duplicate an epoch.
     (out / "metrics.jsonl").unlink(missing_ok=True)
     for record in history:
         append_jsonl(out / "metrics.jsonl", record)
+    tracker = _Tracker(ds, config, device) if config.track_eta2 else None
+    if tracker and track:
+        tracker.write(out, track)
 
     x_train, y_train = ds.x_train, ds.y_train
     if device.type != "cpu" and x_train.element_size() * x_train.nelement() <= _RESIDENT_BYTES:
@@ -145,6 +148,9 @@ def train(
         record.update(evaluate(model, ds, "test", device))
         record["epoch_seconds"] = time.perf_counter() - started
         history.append(record)
+        if tracker and ((epoch + 1) % config.track_eta2 == 0 or epoch + 1 == config.epochs):
+            track.extend(tracker.rows(model, epoch + 1))
+            tracker.write(out, track)
         score = record[f"{select_split}_{key}"]
         improved = not math.isnan(score) and score > best
         best = max(best, score) if improved else best
@@ -156,6 +162,7 @@ def train(
             "optimizer": optimizer.state_dict(),
             "epoch": epoch + 1,
             "history": history,
+            "track": track,
             "best": best,
             "selected_on": f"{select_split}_{key}",
         }
@@ -164,6 +171,24 @@ def train(
             save_checkpoint(out / "checkpoints" / "best.pt", ckpt)
         append_jsonl(out / "metrics.jsonl", record)
     return out
+
+
+class _Tracker:
+    """Per-block η² on a fixed probe of the training data (``--track-eta2``)."""
+
+    def __init__(self, ds, config: TrainConfig, device: torch.device):
+        # Imported here: training only reaches into the analysis when tracking is asked for.
+        from ..analysis import track
+
+        self._track = track
+        self.x = ds.x_train[track.probe_indices(len(ds.x_train), config.track_probe_size, derive_seed(config.seed, PROBE))]
+        self.transform, self.k, self.seed, self.device = ds.normalize, config.track_k, config.seed, device
+
+    def rows(self, model, epoch: int) -> list[dict]:
+        return self._track.track_rows(model, self.x, self.transform, k=self.k, seed=self.seed, epoch=epoch, device=self.device)
+
+    def write(self, out: Path, rows: list[dict]) -> None:
+        self._track.write_track(out, rows)
 
 
 def _resume_state(out: Path, requested: dict) -> tuple[TrainConfig, Optional[dict]]:

@@ -1,0 +1,27 @@
+"""``mixdiag compare``."""
+
+from __future__ import annotations
+
+import click
+
+from mixdiag.analysis.compare import compare, write_compare
+
+
+@click.command("compare")
+@click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--baseline", default=None, help="Run name, or method whose runs are averaged, to take Δη² against. Default: erm.")
+@click.option("--out", type=click.Path(file_okay=False), default="compare", show_default=True, help="Output directory.")
+@click.option("--force", is_flag=True, help="Replace an existing output directory.")
+@click.option("--split", type=click.Choice(["train", "test", "val"]), default="train", show_default=True, help="Split for sources that are checkpoints.")
+@click.option("--k", type=int, default=10, show_default=True, help="k for sources that are checkpoints.")
+@click.option("--device", default="auto", show_default=True)
+def compare_cmd(sources, baseline, out, force, **eta2_options):
+    """Overlay per-block η² of several runs; write Δη² per block against a baseline.
+
+    SOURCES are eta2 outputs (directories or eta2.csv), checkpoints, or run directories.
+    """
+    result = compare(list(sources), baseline=baseline, **eta2_options)
+    written = write_compare(result, out, force=force)
+    click.echo(f"{result.curves['run'].nunique()} runs compared against {result.delta['baseline'].iloc[0]}; written to {out}")
+    for path in written:
+        click.echo(f"  {path}")

@@ -1,0 +1,44 @@
+"""``mixdiag eta2``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mixdiag.analysis import DEFAULT_SAMPLE_SIZE
+from mixdiag.analysis.report import eta2_result, write_eta2
+
+from ._common import ByteSize, SampleSize
+
+
+@click.command("eta2")
+@click.option("--ckpt", type=click.Path(dir_okay=False), required=True, help="Checkpoint written by mixdiag train.")
+@click.option("--split", type=click.Choice(["train", "test", "val"]), default="train", show_default=True, help="Data split to measure (the paper uses train).")
+@click.option("--k", type=int, default=10, show_default=True, help="k-means clusters per hidden state.")
+@click.option("--restarts", type=int, default=1, show_default=True, help="Clusterings with different seeds; reports mean and s.d. of η².")
+@click.option("--sample-size", type=SampleSize(), default=DEFAULT_SAMPLE_SIZE, show_default=True, help="Rows per hidden state the k-means fit uses; 'all' fits on every sample.")
+@click.option("--pooled", is_flag=True, help="Average each block output over spatial positions instead of flattening it.")
+@click.option("--limit", type=int, default=None, help="Use only the first N samples of the split.")
+@click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option("--max-memory", type=ByteSize(), default="2G", show_default=True, help="Bound on what the analysis holds at once (e.g. 2G, 512M).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fit sample and of k-means.")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu or cuda[:N].")
+@click.option("--save-assignments", is_flag=True, help="Also write assignments.npz: the cluster of every sample per hidden state.")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Output directory. Default: <run>/eta2-<split>.")
+@click.option("--force", is_flag=True, help="Replace an existing output directory.")
+def eta2_cmd(ckpt, out, force, **options):
+    """Per-block η² = 1 − SSI/SST of a k-means partition of every hidden state."""
+    ckpt = Path(ckpt)
+    if out is None:
+        run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+        out = run_dir / f"eta2-{options['split']}"
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not force:
+        # Checked before the analysis too, so a long computation is not wasted.
+        raise click.ClickException(f"{out} already exists; pass --force to replace it or choose another --out")
+    result = eta2_result(ckpt, **options)
+    write_eta2(result, out, force=force)
+    click.echo(f"η² of {len(result.table)} hidden states written to {out}")
+    for name in ("eta2.csv", "eta2.json", "eta2.png") + (("assignments.npz",) if result.assignments else ()):
+        click.echo(f"  {out / name}")

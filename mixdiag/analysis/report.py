@@ -1,0 +1,127 @@
+"""η² of a checkpoint, as notebooks and the CLI ask for it, and the files ``mixdiag eta2`` writes.
+
+:func:`eta2` loads a checkpoint, captures every declared residual block and the model
+output on a data split, and returns a DataFrame in network order with the columns
+``run, method, block, module, dim, n, k, eta2, eta2_std, ssi, sst``.
+:func:`write_eta2` writes ``eta2.csv``, ``eta2.json`` (settings and the checkpoint's
+hash), ``eta2.png`` and optionally ``assignments.npz``, all or nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from .._io import write_directory, write_json
+from ..errors import MixdiagError
+from ..training.checkpoint import LoadedRun, file_sha256, load
+from .eta2 import DEFAULT_SAMPLE_SIZE, compute_eta2
+
+COLUMNS = ["run", "method", "block", "module", "dim", "n", "k", "eta2", "eta2_std", "ssi", "sst"]
+
+
+@dataclass
+class Eta2Result:
+    """What :func:`eta2_result` returns: the table, its settings and optional assignments."""
+
+    table: pd.DataFrame
+    settings: dict
+    assignments: dict = field(default_factory=dict)
+
+
+def eta2_result(
+    ckpt: str | Path | LoadedRun,
+    *,
+    split: str = "train",
+    k: int = 10,
+    restarts: int = 1,
+    sample_size: int | str = DEFAULT_SAMPLE_SIZE,
+    pooled: bool = False,
+    limit: Optional[int] = None,
+    batch_size: int = 256,
+    max_memory: int = 2 * 1024**3,
+    seed: int = 0,
+    device: str = "auto",
+    save_assignments: bool = False,
+) -> Eta2Result:
+    """Per-block η² of a checkpoint with its settings (see :func:`eta2` for the arguments)."""
+    run = ckpt if isinstance(ckpt, LoadedRun) else load(ckpt, device=device)
+    x, _ = run.dataset.split(split)
+    if limit is not None:
+        if limit < 2:
+            raise MixdiagError(f"--limit must be at least 2, got {limit}")
+        x = x[:limit]
+    device_used = next(run.model.parameters()).device
+    result = compute_eta2(
+        run.model, x, run.dataset.normalize, k=k, sample_size=sample_size, restarts=restarts, seed=seed,
+        batch_size=batch_size, device=device_used, pooled=pooled, max_memory=max_memory, return_assignments=save_assignments,
+    )
+    table, assignments = result if save_assignments else (result, {})
+    table.insert(0, "method", run.method)
+    table.insert(0, "run", run.name)
+    settings = {
+        "checkpoint": str(run.path),
+        "checkpoint_sha256": file_sha256(run.path),
+        "run": run.name,
+        "method": run.method,
+        "model": run.model_name,
+        "dataset": run.config.dataset,
+        "epoch": run.epoch,
+        "split": split,
+        "n": int(len(x)),
+        "k": k,
+        "restarts": restarts,
+        "sample_size": sample_size,
+        "pooled": pooled,
+        "seed": seed,
+        "device": str(device_used),
+    }
+    return Eta2Result(table[COLUMNS], settings, assignments)
+
+
+def eta2(ckpt: str | Path | LoadedRun, **options) -> pd.DataFrame:
+    """Per-block η² of a checkpoint's model on one data split.
+
+    Args:
+        ckpt: a checkpoint path, or a run from :func:`mixdiag.load`.
+        split: ``train`` (default, as in the paper), ``test`` or ``val``.
+        k: clusters per hidden state.
+        restarts: clusterings with different seeds; ``eta2`` is their mean, ``eta2_std``
+            their standard deviation.
+        sample_size: rows per hidden state the k-means fit uses (``"all"``: every sample,
+            when ``max_memory`` allows); all N samples are assigned and counted.
+        pooled: average over spatial positions instead of flattening.
+        limit: use only the first ``limit`` samples of the split.
+        max_memory: bound in bytes on what the analysis holds at once.
+        seed: seed of the fit samples and of k-means.
+        device: where the model runs: ``auto``, ``cpu``, ``cuda``.
+
+    Returns:
+        DataFrame with one row per hidden state in network order.
+
+    >>> df = eta2("runs/digits-erm/checkpoints/last.pt")  # doctest: +SKIP
+    >>> df[["module", "eta2"]].head(3)  # doctest: +SKIP
+    """
+    return eta2_result(ckpt, **options).table
+
+
+def write_eta2(result: Eta2Result, out: str | Path, force: bool = False) -> list[Path]:
+    """Write ``eta2.csv``, ``eta2.json``, ``eta2.png`` (and ``assignments.npz``) into ``out``; all or nothing."""
+    import matplotlib.pyplot as plt
+
+    from ..plots import plot_eta2
+
+    def write(staging: Path) -> None:
+        result.table.to_csv(staging / "eta2.csv", index=False)
+        write_json(staging / "eta2.json", result.settings)
+        fig = plot_eta2(result.table)
+        fig.savefig(staging / "eta2.png", dpi=130)
+        plt.close(fig)
+        if result.assignments:
+            np.savez_compressed(staging / "assignments.npz", **result.assignments)
+
+    return write_directory(out, write, force)

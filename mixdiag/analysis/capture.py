@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 from typing import Callable, Iterator, Optional, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -78,6 +79,8 @@ class FeatureCapture:
         device: where the model runs (``"auto"``, ``"cpu"``, ``"cuda"``, a torch.device).
         pooled: average over spatial dimensions, ``(B, C, ...) → (B, C)``, instead of
             flattening to ``(B, C·H·W)``.
+        indices: run over the rows ``x[indices]`` only, in that order, without copying
+            ``x``; default every row.
 
     Yields:
         per batch, ``{name: float32 tensor (B, D) on device}`` in network order.
@@ -97,6 +100,7 @@ class FeatureCapture:
         batch_size: int = 256,
         device: str | torch.device = "cpu",
         pooled: bool = False,
+        indices: Optional[np.ndarray] = None,
     ):
         if batch_size < 1:
             raise MixdiagError(f"batch_size must be at least 1, got {batch_size}")
@@ -107,6 +111,7 @@ class FeatureCapture:
         self.batch_size = batch_size
         self.device = resolve_device(device)
         self.pooled = pooled
+        self.indices = None if indices is None else torch.as_tensor(np.asarray(indices, dtype=np.int64))
         self._blocks = [n for n in self.names if n != OUTPUT]
         self._handles: list = []
         self._batch: Optional[dict] = None
@@ -158,8 +163,13 @@ class FeatureCapture:
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         if not self._active:
             raise RuntimeError("iterate over a FeatureCapture inside its `with` block")
-        for start in range(0, len(self.x), self.batch_size):
-            xb = self.x[start : start + self.batch_size].to(self.device, non_blocking=True)
+        n = len(self.x) if self.indices is None else len(self.indices)
+        for start in range(0, n, self.batch_size):
+            if self.indices is None:
+                xb = self.x[start : start + self.batch_size]
+            else:
+                xb = self.x[self.indices[start : start + self.batch_size]]
+            xb = xb.to(self.device, non_blocking=True)
             self._batch = {}
             try:
                 # Yield outside inference mode: the caller's code between batches must not run in it.

@@ -1,22 +1,25 @@
 """Per-block η² = 1 − SSI/SST of a k-means partition, in bounded memory for any N.
 
-:func:`compute_eta2` works on hidden states in groups that fit ``max_memory`` and makes
-two passes over the data per group:
+:func:`compute_eta2` works on hidden states in groups that fit ``max_memory`` (one group
+unless the budget is tight) and runs the model once over every sample per group:
 
-1. stream the data once and keep a seeded uniform fit sample of each hidden state;
-   fit k-means on it (:func:`fit_blocks`), once per restart seed;
-2. stream the data again, assign every sample to each restart's centroids and accumulate
-   exact per-cluster statistics (:func:`accumulate_stats`), from which :func:`summarize`
-   gives η². SSI and SST always count all N samples, never only the fit sample.
+1. the model runs over the fit sample only, a seeded uniform subset of the rows, and the
+   group's hidden states of those rows are kept; k-means is fitted on them
+   (:func:`fit_blocks`), once per restart seed, and the kept rows are assigned and counted
+   (:func:`accumulate_stats`) before they are dropped;
+2. the model runs over the other rows, which are assigned and counted as they stream past.
 
-Nothing held grows with N (except the optional assignment record, 4 bytes per sample and
-hidden state). :func:`fit_blocks`, :func:`accumulate_stats` and :func:`summarize` are
-separate so that a multi-process run can fit once, accumulate per shard and all-reduce the
+The counts are exact per-cluster statistics, from which :func:`summarize` gives η²: SSI
+and SST always count all N samples, never only the fit sample. Nothing held grows with N
+(except the optional assignment record, 4 bytes per sample and hidden state).
+:func:`fit_blocks`, :func:`accumulate_stats` and :func:`summarize` are separate so that a
+multi-process run can fit once, accumulate per shard and all-reduce the
 :class:`~mixdiag.analysis.stats.ClusterStats` arrays before summarising.
 """
 
 from __future__ import annotations
 
+import mmap
 import warnings
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Optional, Sequence
@@ -29,7 +32,7 @@ from torch import nn
 from .._device import resolve_device
 from ..errors import MixdiagError
 from .capture import FeatureCapture, hidden_states
-from .kmeans import DEFAULT_NITER, DEFAULT_NREDO, FitSample, assign, check_k, fit_kmeans, sample_order, use_faiss_gpu
+from .kmeans import DEFAULT_NITER, DEFAULT_NREDO, check_k, fit_bytes, fit_kmeans, nearest, one_thread, sample_order, use_faiss_gpu
 from .stats import ClusterStats
 
 __all__ = [
@@ -41,17 +44,18 @@ __all__ = [
     "compute_eta2",
 ]
 
-# Centroids estimated from m rows cost about k/m of relative SSI over centroids from all
-# rows; at k=10, 20000 rows (2000 per centroid) put that near 0.05%, far inside the 1%
-# quality target, while local optima (handled by nredo) are the real risk.
-DEFAULT_SAMPLE_SIZE = 20_000
-# Below FAISS's own default of 256 rows per centroid the fit sample is too small to trust.
+DEFAULT_SAMPLE_SIZE = 2000
+# Below FAISS's own default of 256 rows per centroid a cut fit sample is too small to trust.
 MIN_ROWS_PER_CENTROID = 256
-# Bytes per feature of what one batch costs while it is processed: the captured float32
-# copy, its float32 shifted copy for FAISS and the float64 shifted copy in ClusterStats.
-_BATCH_BYTES_PER_FEATURE = 16
-# Per centroid and feature: float32 centroids and float64 sums.
-_CENTROID_BYTES_PER_FEATURE = 12
+# Bytes per feature and batch row the analysis holds while it counts a batch: the captured
+# float32 copy of every hidden state of the group; the float64 shifted copy of one hidden
+# state at a time is a transient (see _plan_bytes).
+_CAPTURE_BYTES = 4
+_SHIFTED_BYTES = 8
+# Per centroid and feature: float64 centroids and float64 sums.
+_CENTROID_BYTES = 16
+# Bytes of the float64 rows of one hidden state counted at once.
+_CHUNK_BYTES = 8 * 1024**2
 
 
 @dataclass
@@ -61,7 +65,7 @@ class BlockClusters:
     Attributes:
         name: the hidden state.
         shift: ``(D,)`` float64 mean of the fit sample; features are shifted by it.
-        centroids: ``(R, k, D)`` float32 centroids of the R restarts, in shifted coordinates.
+        centroids: ``(R, k, D)`` float64 centroids of the R restarts, in shifted coordinates.
     """
 
     name: str
@@ -85,10 +89,9 @@ def fit_blocks(
     """Fit k-means on the fit sample of every hidden state, once per seed.
 
     Args:
-        samples: ``{name: (m, D) float32 fit sample}``; each array is shifted by its mean
-            *in place* (the samples can be large; callers drop them after the fit).
+        samples: ``{name: (m, D) float32 fit sample}``; read, not modified.
         k: clusters per hidden state.
-        seeds: one FAISS seed per restart.
+        seeds: one seed per restart.
         niter, nredo, gpu: passed to :func:`~mixdiag.analysis.kmeans.fit_kmeans`.
 
     Returns:
@@ -98,11 +101,23 @@ def fit_blocks(
     for name, sample in samples.items():
         # float64 mean of float32 rows is exact for constant rows, so constant features
         # become exactly 0 and are reported as such instead of as rounding noise.
-        shift = sample.mean(axis=0, dtype=np.float64)
-        sample -= shift.astype(np.float32)
-        centroids = np.stack([fit_kmeans(sample, k, seed=s, niter=niter, nredo=nredo, gpu=gpu, name=name) for s in seeds])
+        shift = np.asarray(sample).mean(axis=0, dtype=np.float64)
+        centroids = np.stack(
+            [fit_kmeans(sample, k, shift=shift, seed=s, niter=niter, nredo=nredo, gpu=gpu, name=name) for s in seeds]
+        )
         fitted[name] = BlockClusters(name, shift, centroids)
     return fitted
+
+
+def _buffer(rows: int, dim: int) -> np.ndarray:
+    """An uninitialised float32 ``(rows, dim)`` array in its own anonymous mapping, advised
+    for transparent huge pages where the OS offers them: a fit sample is about a GiB of
+    fresh memory, and faulting it in 4 KiB pages took 3.6 s on the benchmark machine against
+    1.1 s in 2 MiB pages. The mapping is released with the last reference to the array."""
+    mapping = mmap.mmap(-1, max(4 * rows * dim, 1))
+    if hasattr(mmap, "MADV_HUGEPAGE"):
+        mapping.madvise(mmap.MADV_HUGEPAGE)
+    return np.frombuffer(mapping, dtype=np.float32, count=rows * dim).reshape(rows, dim)
 
 
 def _numpy(features) -> np.ndarray:
@@ -113,16 +128,18 @@ def accumulate_stats(
     batches: Iterable[Mapping[str, object]],
     clusters: Mapping[str, BlockClusters],
     *,
-    gpu: Optional[int] = None,
     labels_out: Optional[dict[str, list]] = None,
 ) -> dict[str, list[ClusterStats]]:
     """Assign every streamed sample to each restart's centroids and count it.
+
+    Each batch of a hidden state is shifted into float64 once, chunk by chunk; one product
+    with the centroids of every restart assigns it (in float64, so no near-tie depends on
+    the batch) and the same shifted copy is counted.
 
     Args:
         batches: iterable of ``{name: (B, D) features}`` (tensors or arrays), e.g. a
             :class:`~mixdiag.analysis.capture.FeatureCapture`.
         clusters: the fitted clusterings, from :func:`fit_blocks`.
-        gpu: CUDA device index for FAISS assignment, or None.
         labels_out: when a dict, receives ``{name: [int32 labels of each batch]}`` of
             restart 0.
 
@@ -130,15 +147,23 @@ def accumulate_stats(
         ``{name: [ClusterStats of each restart]}``.
     """
     stats = {name: [ClusterStats(c.k, c.shift, name) for _ in c.centroids] for name, c in clusters.items()}
+    centroids = {name: torch.from_numpy(np.asarray(c.centroids, dtype=np.float64)) for name, c in clusters.items()}
+    norms = {name: (c * c).sum(dim=2).flatten() for name, c in centroids.items()}
     for batch in batches:
-        for name, c in clusters.items():
-            x = _numpy(batch[name])
-            shifted = x - c.shift.astype(np.float32)
-            for r, centroids in enumerate(c.centroids):
-                labels = assign(shifted, centroids, gpu=gpu)
-                stats[name][r].update(x, labels)
-                if r == 0 and labels_out is not None:
-                    labels_out.setdefault(name, []).append(labels.astype(np.int32))
+        # Drawing the next batch runs the model, with all threads, outside this block.
+        with one_thread():
+            for name, per_restart in stats.items():
+                features = batch[name]
+                # Row chunks small enough that the float64 copy stays in cache for the
+                # product, the norms and the sums that read it.
+                step = max(1, _CHUNK_BYTES // (8 * per_restart[0].dim))
+                for start in range(0, len(features), step):
+                    shifted = per_restart[0].shifted(features[start : start + step])
+                    labels = nearest(shifted, centroids[name], norms[name])[0]
+                    for r, s in enumerate(per_restart):
+                        s.add(shifted, labels[:, r])
+                    if labels_out is not None:
+                        labels_out.setdefault(name, []).append(labels[:, 0].numpy().astype(np.int32))
     return stats
 
 
@@ -161,45 +186,59 @@ def summarize(stats: Sequence[ClusterStats]) -> dict:
     }
 
 
+def _plan_bytes(dims: Sequence[int], m: int, k: int, restarts: int, batch_size: int) -> int:
+    """What a group of hidden states with these feature counts holds at its peak: fit samples
+    of ``m`` rows, one captured batch, centroids and sums, plus the largest transient of one
+    hidden state (its float64 shifted batch, or its k-means fit)."""
+    held = sum(d * (_CAPTURE_BYTES * (m + batch_size) + _CENTROID_BYTES * restarts * k) for d in dims)
+    return held + max(max(_SHIFTED_BYTES * batch_size * d, fit_bytes(m, d, k)) for d in dims)
+
+
 def _plan(dims: dict[str, int], want: int, sample_size, k: int, restarts: int, batch_size: int, max_memory: int):
     """Fit-sample rows per hidden state (``want`` unless the budget says less) and the groups
-    of hidden states processed together."""
+    of hidden states processed together; a hidden state cut by the budget is a group alone."""
     least = min(want, MIN_ROWS_PER_CENTROID * k)
     mib = 1024**2
-    rows, cost = {}, {}
+    rows = {}
     for name, d in dims.items():
-        fixed = d * (_BATCH_BYTES_PER_FEATURE * batch_size + _CENTROID_BYTES_PER_FEATURE * restarts * k)
-        affordable = (max_memory - fixed) // (4 * d)
-        if affordable >= want:
+        if _plan_bytes([d], want, k, restarts, batch_size) <= max_memory:
             rows[name] = want
-        elif sample_size == "all":
-            need = fixed + 4 * d * want
+            continue
+        if sample_size == "all":
+            need = _plan_bytes([d], want, k, restarts, batch_size)
             raise MixdiagError(
                 f"sample_size='all' needs {need / mib:.0f} MiB for hidden state {name!r} ({want} x {d} float32) but max_memory is "
                 f"{max_memory / mib:.0f} MiB; pass sample_size={DEFAULT_SAMPLE_SIZE} or max_memory >= {need}"
             )
-        elif affordable < least:
-            need = fixed + 4 * d * least
+        # The cost grows linearly in m: bisect for the largest affordable m.
+        lo, hi = 0, want
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if _plan_bytes([d], mid, k, restarts, batch_size) <= max_memory else (lo, mid - 1)
+        if lo < least:
+            need = _plan_bytes([d], least, k, restarts, batch_size)
             raise MixdiagError(
                 f"hidden state {name!r} has {d} features: even a fit sample of {least} rows and batches of {batch_size} need "
                 f"{need / mib:.0f} MiB, over max_memory={max_memory / mib:.0f} MiB; raise max_memory to {need}, lower batch_size "
                 "or use pooled features"
             )
+        rows[name] = lo
+        warnings.warn(
+            f"hidden state {name!r} ({d} features): k-means fit sample cut from {want} to {lo} rows to stay within "
+            f"max_memory={max_memory / mib:.0f} MiB; raise max_memory for the full sample",
+            stacklevel=3,
+        )
+    groups: list[list[str]] = []
+    for name in dims:  # greedy in network order: neighbouring hidden states share a pass
+        group = groups[-1] if groups else []
+        if (
+            group
+            and rows[name] == want == rows[group[0]]
+            and _plan_bytes([dims[g] for g in group] + [dims[name]], want, k, restarts, batch_size) <= max_memory
+        ):
+            group.append(name)
         else:
-            rows[name] = int(affordable)
-            warnings.warn(
-                f"hidden state {name!r} ({d} features): k-means fit sample cut from {want} to {affordable} rows to stay within "
-                f"max_memory={max_memory / mib:.0f} MiB; raise max_memory for the full sample",
-                stacklevel=3,
-            )
-        cost[name] = fixed + 4 * d * rows[name]
-    groups, used = [], max_memory
-    for name in dims:  # greedy in network order: neighbouring blocks share a pass
-        if used + cost[name] > max_memory:
-            groups.append([])
-            used = 0
-        groups[-1].append(name)
-        used += cost[name]
+            groups.append([name])
     return rows, groups
 
 
@@ -245,12 +284,13 @@ def compute_eta2(
         device: where the model runs; FAISS uses the GPU too when the device is CUDA and
             FAISS has GPU support.
         pooled: average over spatial positions instead of flattening.
-        max_memory: bytes the analysis may hold at once: the fit samples (4 bytes per row
-            and feature), one batch of features (16 bytes per sample and feature) and the
-            centroids and sums (12 bytes per centroid and feature), summed over the hidden
-            states processed together. Hidden states that do not fit together are
-            processed in groups, two passes over the data each. The model's own memory and
-            ``x`` are not counted.
+        max_memory: bytes the analysis may hold at once: the float32 fit samples and one
+            captured batch (4 bytes per row and feature), the centroids and sums (16 bytes
+            per centroid and feature), summed over the hidden states processed together,
+            plus the largest transient of one of them (its float64 shifted batch or its
+            k-means fit, see :func:`~mixdiag.analysis.kmeans.fit_bytes`). Hidden states
+            that do not fit together are processed in groups, one pass over the data each.
+            The model's own memory and ``x`` are not counted.
         names: hidden states to measure (block names and/or ``"output"``); default all.
         return_assignments: also return restart 0's cluster of every sample.
         niter, nredo: Lloyd iterations and initialisations per k-means fit.
@@ -287,23 +327,39 @@ def compute_eta2(
     order = sample_order(n, want, sample_seed)
     seeds = [int(s) & 0x7FFFFFFF for s in fit_seed.generate_state(restarts)]
 
-    summaries, labels = {}, ({} if return_assignments else None)
+    summaries, labels = {}, {name: np.empty(n, dtype=np.int32) for name in selected} if return_assignments else None
     for group in groups:
         capture = dict(names=group, batch_size=batch_size, device=device, pooled=pooled)
-        samples = {name: FitSample(order[: rows[name]], dims[name]) for name in group}
-        with FeatureCapture(model, x, transform, **capture) as batches:
+        fit_rows = np.sort(order[: rows[group[0]]])
+        samples = {name: _buffer(len(fit_rows), dims[name]) for name in group}
+        with FeatureCapture(model, x, transform, indices=fit_rows, **capture) as batches:
             start = 0
             for feats in batches:
                 for name in group:
-                    samples[name].add(start, _numpy(feats[name]))
+                    samples[name][start : start + len(feats[name])] = _numpy(feats[name])
                 start += len(feats[group[0]])
-        clusters = fit_blocks({name: s.rows for name, s in samples.items()}, k, seeds=seeds, niter=niter, nredo=nredo, gpu=gpu)
-        del samples  # the fit samples are the bulk of the budget; free them before pass 2
-        with FeatureCapture(model, x, transform, **capture) as batches:
-            stats = accumulate_stats(batches, clusters, gpu=gpu, labels_out=labels)
+        clusters = fit_blocks(samples, k, seeds=seeds, niter=niter, nredo=nredo, gpu=gpu)
+        # The fit rows are counted from memory rather than run through the model again.
+        kept = ({name: samples[name][i : i + batch_size] for name in group} for i in range(0, len(fit_rows), batch_size))
+        fit_labels = {} if labels is not None else None
+        stats = accumulate_stats(kept, clusters, labels_out=fit_labels)
+        del samples, kept  # the fit samples are the bulk of the budget
+        rest = np.setdiff1d(np.arange(n), fit_rows, assume_unique=True)
+        rest_labels = {} if labels is not None else None
+        if len(rest):
+            with FeatureCapture(model, x, transform, indices=rest, **capture) as batches:
+                streamed = accumulate_stats(batches, clusters, labels_out=rest_labels)
+            for name in group:
+                for mine, theirs in zip(stats[name], streamed[name]):
+                    mine.merge(theirs)
         summaries.update({name: summarize(s) for name, s in stats.items()})
+        if labels is not None:
+            for name in group:
+                labels[name][fit_rows] = np.concatenate(fit_labels[name])
+                if len(rest):
+                    labels[name][rest] = np.concatenate(rest_labels[name])
 
     table = pd.DataFrame([{"block": everything.index(name), "module": name, **summaries[name]} for name in selected])
     if return_assignments:
-        return table, {name: np.concatenate(labels[name]) for name in selected}
+        return table, labels
     return table

@@ -16,19 +16,24 @@ all-reduce of ``counts``, ``sums`` and ``sqnorms``) combines shards of the data.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from ..errors import MixdiagError
 
 __all__ = ["ClusterStats", "check_finite", "partition_eta2"]
 
 
+def _non_finite(name: str) -> MixdiagError:
+    return MixdiagError(
+        f"hidden state {name!r} has NaN or infinite features; the model is broken (diverged training?) "
+        "or the inputs are not finite: check the checkpoint and the input transform"
+    )
+
+
 def check_finite(features: np.ndarray, name: str) -> None:
     """Raise :class:`MixdiagError` naming ``name`` when ``features`` hold NaN or Inf."""
     if not np.isfinite(features).all():
-        raise MixdiagError(
-            f"hidden state {name!r} has NaN or infinite features; the model is broken (diverged training?) "
-            "or the inputs are not finite: check the checkpoint and the input transform"
-        )
+        raise _non_finite(name)
 
 
 class ClusterStats:
@@ -53,6 +58,7 @@ class ClusterStats:
         self.k = int(k)
         self.name = name
         self.shift = np.asarray(shift, dtype=np.float64).reshape(-1)
+        self._shift = torch.from_numpy(self.shift)
         self.counts = np.zeros(self.k, dtype=np.int64)
         self.sums = np.zeros((self.k, self.dim), dtype=np.float64)
         self.sqnorms = np.zeros(self.k, dtype=np.float64)
@@ -65,23 +71,35 @@ class ClusterStats:
     def n(self) -> int:
         return int(self.counts.sum())
 
-    def update(self, features: np.ndarray, labels: np.ndarray) -> None:
-        """Add a batch: ``features (B, D)`` (any float dtype) with ``labels (B,)`` in ``0..k-1``."""
-        features = np.asarray(features)
-        labels = np.asarray(labels).reshape(-1)
-        if features.ndim != 2 or features.shape[1] != self.dim or len(features) != len(labels):
-            raise ValueError(f"expected features ({len(labels)}, {self.dim}), got {features.shape}")
-        check_finite(features, self.name)
-        if len(labels) and (labels.min() < 0 or labels.max() >= self.k):
+    def shifted(self, features) -> torch.Tensor:
+        """``features (B, D) − shift`` as a float64 tensor, converted and shifted in one step
+        (array or tensor input, any float dtype)."""
+        x = features if isinstance(features, torch.Tensor) else torch.from_numpy(np.asarray(features))
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"expected features (B, {self.dim}), got {tuple(x.shape)}")
+        return x.cpu() - self._shift
+
+    def add(self, shifted: torch.Tensor, labels) -> None:
+        """Add a batch already shifted by :meth:`shifted` (float64 ``(B, D)``), with ``labels (B,)``."""
+        labels = labels if isinstance(labels, torch.Tensor) else torch.from_numpy(np.asarray(labels))
+        labels = labels.reshape(-1).to(torch.int64)
+        if len(shifted) != len(labels):
+            raise ValueError(f"{len(shifted)} rows but {len(labels)} labels")
+        norms = (shifted * shifted).sum(dim=1)
+        # A NaN or infinity anywhere in a row makes its squared norm non-finite: one check per
+        # row instead of a pass over every feature.
+        if not bool(torch.isfinite(norms).all()):
+            raise _non_finite(self.name)
+        if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= self.k):
             raise ValueError(f"labels must lie in 0..{self.k - 1}")
-        x = features.astype(np.float64)
-        x -= self.shift  # in place: one float64 copy of the batch, not two
-        # A (k, B) one-hot matrix turns the per-cluster sums into one BLAS product.
-        onehot = np.zeros((self.k, len(labels)), dtype=np.float64)
-        onehot[labels, np.arange(len(labels))] = 1.0
-        self.sums += onehot @ x
-        self.sqnorms += np.bincount(labels, weights=np.einsum("ij,ij->i", x, x), minlength=self.k)
-        self.counts += np.bincount(labels, minlength=self.k)
+        # index_add_ sums each row into its cluster in one pass (a one-hot product costs k).
+        torch.from_numpy(self.sums).index_add_(0, labels, shifted)
+        torch.from_numpy(self.sqnorms).index_add_(0, labels, norms)
+        self.counts += np.bincount(labels.numpy(), minlength=self.k)
+
+    def update(self, features, labels) -> None:
+        """Add a batch: ``features (B, D)`` (array or tensor, any float dtype) with ``labels (B,)`` in ``0..k-1``."""
+        self.add(self.shifted(features), labels)
 
     def merge(self, other: "ClusterStats") -> "ClusterStats":
         """Add the statistics of ``other`` (same k and shift) into this one; returns self."""

@@ -50,17 +50,20 @@ def test_independent_of_batch_size_and_memory_budget(net, digits):
     x, _, transform = digits
     x = x[:700]
     runs = {}
-    # 2 GiB holds every hidden state at once; 700 kB two of them, 400 kB one.
-    for batch, budget in [(64, 2 * 1024**3), (7, 2 * 1024**3), (1000, 2 * 1024**3), (64, 700_000), (7, 400_000)]:
+    # 2 GiB holds every hidden state at once; 2.3 MB (batch 64) makes two groups, 2.0 MB four
+    # (the small logits join the last block) and 1.95 MB (batch 7) five (see engine._plan_bytes).
+    cases = [(64, 2 * 1024**3, 1), (7, 2 * 1024**3, 1), (1000, 2 * 1024**3, 1), (64, 2_300_000, 2), (64, 2_000_000, 4), (7, 1_950_000, 5)]
+    for batch, budget, groups in cases:
         calls = net.forward_calls
         table, assign = compute_eta2(
             net, x, transform, k=8, sample_size=500, batch_size=batch, max_memory=budget, return_assignments=True, **QUICK
         )
-        passes = (net.forward_calls - calls - 1) / -(-len(x) // batch)  # minus the one-sample probe
-        runs[(batch, budget)] = (table, assign, passes)
-    assert [r[2] for r in runs.values()] == [2, 2, 2, 6, 8]  # two passes per group
-    base, base_assign, _ = runs[(64, 2 * 1024**3)]
-    for table, assign, _ in runs.values():
+        # Per group the model runs once over the 500 fit rows and once over the other 200,
+        # plus the one-sample probe of the feature sizes.
+        assert net.forward_calls - calls == 1 + groups * (-(-500 // batch) + -(-200 // batch)), (batch, budget)
+        runs[(batch, budget)] = (table, assign)
+    base, base_assign = runs[(64, 2 * 1024**3)]
+    for table, assign in runs.values():
         np.testing.assert_allclose(table["eta2"], base["eta2"], rtol=1e-12)
         np.testing.assert_allclose(table["ssi"], base["ssi"], rtol=1e-12)
         for name in assign:
@@ -84,18 +87,20 @@ def test_ssi_within_one_percent_of_sklearn(make_net, blocks, digits):
 def test_restarts_report_the_mean_and_spread_of_each_clustering(net, digits, monkeypatch):
     x, _, transform = digits
     recorded = []
-    real_assign = engine.assign
-    monkeypatch.setattr(engine, "assign", lambda *a, **kw: recorded.append(real_assign(*a, **kw)) or recorded[-1])
-    table = compute_eta2(net, x, transform, k=10, restarts=3, names=["layers.1"], batch_size=len(x), **QUICK)
-    assert len(recorded) == 3  # one batch, one block, three restarts
+    real_nearest = engine.nearest
+    monkeypatch.setattr(engine, "nearest", lambda *a, **kw: recorded.append(real_nearest(*a, **kw)) or recorded[-1])
+    table = compute_eta2(net, x, transform, k=10, restarts=3, names=["layers.1"], sample_size=len(x), batch_size=len(x), **QUICK)
+    assert len(recorded) == 1  # one batch of one hidden state: all restarts assigned at once
+    labels = recorded[0][0].numpy()
+    assert labels.shape == (len(x), 3)
     features = net.reference(transform(x))["layers.1"].astype(np.float32)
-    per_restart = [1 - np.divide(*two_pass(features, labels)) for labels in recorded]
+    per_restart = [1 - np.divide(*two_pass(features, labels[:, r])) for r in range(3)]
     assert len({round(v, 12) for v in per_restart}) > 1  # the seeds differ
     assert table["eta2"][0] == pytest.approx(np.mean(per_restart), rel=1e-9)
     assert table["eta2_std"][0] == pytest.approx(np.std(per_restart), rel=1e-6)
     assert table["eta2_std"][0] >= 0
     # Restart 0 does not depend on how many restarts follow it.
-    single = compute_eta2(net, x, transform, k=10, restarts=1, names=["layers.1"], **QUICK)
+    single = compute_eta2(net, x, transform, k=10, restarts=1, names=["layers.1"], sample_size=len(x), **QUICK)
     assert single["eta2"][0] == pytest.approx(per_restart[0], rel=1e-9) and single["eta2_std"][0] == 0.0
 
 
@@ -146,15 +151,16 @@ def test_non_finite_hidden_state_raises_naming_it(make_net, blocks, digits, samp
 
 def test_memory_budget_cuts_the_sample_or_refuses(net, digits):
     x, _, transform = digits
-    # layers.1 has 128 features: a 64-row batch costs 128 KiB, each fit-sample row 512 bytes.
+    # layers.1 has 128 features: k-means on all 1797 rows with k=2 and batches of 64 plans
+    # 6.3 MB, on the least allowed 512 rows (256 per centroid) 1.9 MB (engine._plan_bytes).
     with pytest.raises(MixdiagError, match="sample_size='all'.*max_memory"):
-        compute_eta2(net, x, transform, sample_size="all", batch_size=64, max_memory=700_000, names=["layers.1"], **QUICK)
-    # k=2 allows cuts down to 512 rows (256 per centroid).
-    with pytest.warns(UserWarning, match="'layers.1'.*cut from 1797 to 1105 rows"):
-        table = compute_eta2(net, x, transform, k=2, sample_size=5000, batch_size=64, max_memory=700_000, names=["layers.1"], **QUICK)
+        compute_eta2(net, x, transform, sample_size="all", batch_size=64, max_memory=4_000_000, names=["layers.1"], **QUICK)
+    with pytest.warns(UserWarning, match="'layers.1'.*cut from 1797 to 1119 rows"):
+        table = compute_eta2(net, x, transform, k=2, sample_size=5000, batch_size=64, max_memory=4_000_000, names=["layers.1"], **QUICK)
+    assert engine._plan_bytes([128], 1119, 2, 1, 64) <= 4_000_000 < engine._plan_bytes([128], 1120, 2, 1, 64)
     assert table["n"][0] == len(x)
     with pytest.raises(MixdiagError, match="'layers.1'.*raise max_memory"):
-        compute_eta2(net, x, transform, k=2, batch_size=64, max_memory=200_000, names=["layers.1"], **QUICK)
+        compute_eta2(net, x, transform, k=2, batch_size=64, max_memory=1_000_000, names=["layers.1"], **QUICK)
     for bad in [{"sample_size": "most"}, {"sample_size": 3}, {"restarts": 0}, {"max_memory": 0}]:
         with pytest.raises(MixdiagError):
             compute_eta2(net, x, transform, **bad, **QUICK)

@@ -2,7 +2,10 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from mixdiag.analysis.kmeans import FitSample, assign, check_k, fit_kmeans, sample_order
+import torch
+from sklearn.cluster import KMeans
+
+from mixdiag.analysis.kmeans import PROJECTION_DIM, assign, check_k, fit_kmeans, nearest, sample_order
 from mixdiag.errors import MixdiagError
 
 
@@ -14,16 +17,6 @@ def test_sample_order_is_a_seeded_uniform_subset():
     assert sorted(sample_order(10, 50, seed=0).tolist()) == list(range(10))
 
 
-@pytest.mark.parametrize("batch", [1, 7, 64, 1000])
-def test_fit_sample_keeps_exactly_the_chosen_rows(batch):
-    x = load_digits().data.astype(np.float32)
-    indices = sample_order(len(x), 200, seed=1)
-    sample = FitSample(indices, x.shape[1])
-    for i in range(0, len(x), batch):
-        sample.add(i, x[i : i + batch])
-    np.testing.assert_array_equal(sample.rows, x[np.sort(indices)])
-
-
 def blobs(n_per, centers, seed):
     rng = np.random.default_rng(seed)
     return np.concatenate([c + rng.standard_normal((n_per, len(c))) for c in centers]).astype(np.float32)
@@ -32,7 +25,7 @@ def blobs(n_per, centers, seed):
 def test_fit_uses_the_whole_sample_and_is_reproducible():
     centers = np.array([[-20.0] * 8, [0.0] * 8, [20.0] * 8])
     x = blobs(4000, centers, seed=0)
-    c = fit_kmeans(x, 3, seed=3, niter=10, nredo=2)
+    c = fit_kmeans(x, 3, seed=3, niter=10, nredo=2) + x.mean(axis=0, dtype=np.float64)  # centroids come shifted
     c = c[np.argsort(c[:, 0])]
     # With FAISS's default subsampling (256 rows per centroid) each centroid would be off by
     # about 1/sqrt(256) = 0.06 per coordinate; the mean of all 4000 rows is what Lloyd gives.
@@ -41,13 +34,63 @@ def test_fit_uses_the_whole_sample_and_is_reproducible():
     np.testing.assert_array_equal(fit_kmeans(x, 3, seed=7, nredo=2), fit_kmeans(x, 3, seed=7, nredo=2))
 
 
+def test_fit_in_the_projected_space_recovers_the_clusters_of_many_features():
+    # 300 features > PROJECTION_DIM: the restarts run on the leading principal axes, and the
+    # centroids are the exact means of the full-dimensional rows of the partition found.
+    rng = np.random.default_rng(1)
+    centers = rng.standard_normal((4, 300)) * 3
+    x = blobs(500, centers, seed=2) + 1e4  # a common offset the shift must remove
+    assert x.shape[1] > PROJECTION_DIM
+    before = x.copy()
+    c = fit_kmeans(x, 4, seed=0) + x.mean(axis=0, dtype=np.float64)
+    np.testing.assert_array_equal(x, before)  # the caller's sample is not modified
+    exact = x.astype(np.float64).reshape(4, 500, 300).mean(axis=1)
+    order = [int(np.argmin(((c - e) ** 2).sum(axis=1))) for e in exact]
+    assert sorted(order) == [0, 1, 2, 3]
+    np.testing.assert_allclose(c[order], exact, atol=2e-3)
+
+
+@pytest.mark.parametrize("dims", [64, 256])
+def test_fit_is_within_one_percent_of_sklearn(dims):
+    # digits (64 features, fitted directly) and a random 256-feature embedding of them
+    # (fitted through the projection): the objective on the whole sample, against
+    # scikit-learn's best of 10 k-means++ starts.
+    x = load_digits().data
+    if dims > 64:
+        x = np.tanh(x @ np.random.default_rng(0).standard_normal((64, dims)) / 16)
+    x = x.astype(np.float32)
+    centroids = fit_kmeans(x, 10, seed=0) + x.mean(axis=0, dtype=np.float64)
+    labels = assign(x, centroids - x.mean(axis=0, dtype=np.float64), shift=x.mean(axis=0, dtype=np.float64))
+    ssi = sum(((x[labels == c] - x[labels == c].mean(axis=0)) ** 2).sum() for c in np.unique(labels))
+    reference = KMeans(n_clusters=10, n_init=10, random_state=0).fit(x).inertia_
+    assert ssi <= 1.01 * reference, ssi / reference
+
+
 def test_assign_is_the_nearest_centroid():
     x = load_digits().data.astype(np.float64)
     x -= x.mean(axis=0)
-    centroids = x[np.random.default_rng(0).choice(len(x), 10, replace=False)] + 0.5
+    rng = np.random.default_rng(0)
+    # Continuous offsets: integer-valued pixels and centroids would tie exactly.
+    centroids = x[rng.choice(len(x), 10, replace=False)] + rng.uniform(0.2, 0.8, (10, x.shape[1]))
     d2 = ((x[:, None, :] - centroids[None]) ** 2).sum(axis=2)
     np.testing.assert_array_equal(assign(x, centroids), d2.argmin(axis=1))
     assert assign(x[:3], centroids).dtype == np.int64
+    # With a shift, rows are compared in shifted coordinates: the same answer for x + s.
+    s = np.full(x.shape[1], 1e4)
+    np.testing.assert_array_equal(assign(x + s, centroids, shift=s), d2.argmin(axis=1))
+
+
+def test_nearest_assigns_every_clustering_at_once():
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.standard_normal((300, 5)))
+    centroids = torch.from_numpy(rng.standard_normal((3, 4, 5)))
+    labels, best = nearest(x, centroids)
+    assert labels.shape == (300, 3) and best.shape == (300, 3)
+    for t in range(3):
+        d2 = ((x[:, None, :] - centroids[t][None]) ** 2).sum(dim=2)
+        np.testing.assert_array_equal(labels[:, t].numpy(), d2.argmin(dim=1).numpy())
+        # best is the squared distance without the row's own squared norm
+        np.testing.assert_allclose(best[:, t] + (x * x).sum(dim=1), d2.min(dim=1).values, rtol=1e-10, atol=1e-10)
 
 
 def test_k_is_validated():

@@ -16,10 +16,15 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except MixdiagError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(one_line(str(exc))) from None
         except OSError as exc:
             where = f": {exc.filename}" if exc.filename else ""
-            raise click.ClickException(f"{exc.strerror or exc}{where}; check the path and its permissions") from None
+            raise click.ClickException(one_line(f"{exc.strerror or exc}{where}; check the path and its permissions")) from None
+
+
+def one_line(message: str) -> str:
+    """The message with line breaks folded, so scripts can rely on one ``Error:`` line."""
+    return " ".join(message.split())
 
 
 def parse_key_values(pairs: tuple[str, ...], option: str) -> dict:

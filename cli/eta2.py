@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from mixdiag._io import check_output_dir
 from mixdiag.analysis import DEFAULT_SAMPLE_SIZE
 from mixdiag.analysis.report import eta2_result, write_eta2
 
@@ -34,9 +35,8 @@ def eta2_cmd(ckpt, out, force, **options):
         run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
         out = run_dir / f"eta2-{options['split']}"
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not force:
-        # Checked before the analysis too, so a long computation is not wasted.
-        raise click.ClickException(f"{out} already exists; pass --force to replace it or choose another --out")
+    # Checked before the analysis too, so a long computation is not wasted.
+    check_output_dir(out, force)
     result = eta2_result(ckpt, **options)
     write_eta2(result, out, force=force)
     click.echo(f"η² of {len(result.table)} hidden states written to {out}")

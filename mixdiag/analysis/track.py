@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .._io import atomic_path
+from .._io import atomic_path, read_csv
 from ..errors import MixdiagError
 from .eta2 import compute_eta2
 
@@ -47,7 +47,7 @@ def read_track(run_dir: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise MixdiagError(f"{run_dir} has no {TRACK_FILE}; train it with --track-eta2 EVERY to record η² during training")
     config = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else {}
-    df = pd.read_csv(path)
+    df = read_csv(path, ["epoch", "block", "module", "eta2"], "mixdiag train --track-eta2")
     df.insert(0, "method", config.get("method", "unknown"))
     df.insert(0, "run", run_dir.name)
     return df

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-import zipfile
+import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from .config import TrainConfig
 FORMAT = "mixdiag-checkpoint"
 VERSION = 1
 _REQUIRED = ("format", "version", "config", "model_name", "model_kwargs", "model", "epoch")
+_TYPES = {"version": int, "config": dict, "model_name": str, "model_kwargs": dict, "model": dict, "epoch": int}
 
 
 def save_checkpoint(path: str | Path, state: dict) -> None:
@@ -42,21 +44,50 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; pass the path of a .pt file written by mixdiag train")
+    damaged = f"checkpoint {path} is truncated or not a PyTorch file; retrain or copy it again"
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        # torch warns about pickle protocols it did not write; the error below says all.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=map_location, weights_only=True)
+    except PermissionError as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: permission denied; check the file's permissions") from exc
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"checkpoint {path} holds objects other than tensors and plain data, refused for safety ({first})") from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise CheckpointError(f"checkpoint {path} is truncated or not a PyTorch file; retrain or copy it again") from exc
+        text = str(exc)
+        if "Weights only load failed" not in text:
+            raise CheckpointError(damaged) from exc
+        # Name what the pickle asked for, but not torch's advice to allowlist it.
+        named = re.search(r"GLOBAL ([\w.]+)", text)
+        operand = re.search(r"Unsupported operand \d+", text)
+        reason = f"it calls for {named.group(1)}" if named else operand.group(0) if operand else "unknown pickle content"
+        raise CheckpointError(
+            f"checkpoint {path} refused: it holds more than tensors and plain data ({reason}), and loading it could run code; "
+            "load only checkpoints written by mixdiag train"
+        ) from exc
+    # torch's zip and pickle readers fail on damaged files with many exception types
+    # (KeyError for a text file, OSError for a cut-off zip, RuntimeError for a foreign zip);
+    # to the user they all mean the same.
+    except Exception as exc:
+        raise CheckpointError(damaged) from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a mixdiag checkpoint; pass a file from <run>/checkpoints/")
     missing = [k for k in _REQUIRED if k not in state]
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}; it was not written by mixdiag train")
+    wrong = [k for k, kind in _TYPES.items() if not isinstance(state[k], kind) or isinstance(state[k], bool)]
+    if wrong:
+        raise CheckpointError(f"checkpoint {path} has malformed {', '.join(wrong)}; it was not written by mixdiag train")
     if state["version"] > VERSION:
         raise CheckpointError(f"checkpoint {path} has format version {state['version']}; upgrade mixdiag to read it")
     return state
+
+
+def restore_weights(model: torch.nn.Module, state: dict, path: str | Path) -> None:
+    """Load the checkpoint's weights into ``model``, refusing weights of another architecture."""
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"checkpoint {path} does not fit model {state['model_name']}; it was saved from a different model") from exc
 
 
 def file_sha256(path: str | Path) -> str:
@@ -97,12 +128,13 @@ def load(ckpt: str | Path, device: str = "auto", with_data: bool = True) -> Load
     """
     dev = resolve_device(device)
     state = load_checkpoint(ckpt)
-    config = TrainConfig.from_dict(state["config"])
-    model = build_model(state["model_name"], state["model_kwargs"], config.seed)
+    config = TrainConfig.from_dict(state["config"]).validate()
     try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint {ckpt} does not fit model {state['model_name']}; it was saved from a different model") from exc
+        model = build_model(state["model_name"], state["model_kwargs"], config.seed)
+    except TypeError as exc:
+        name = state["model_name"]
+        raise CheckpointError(f"checkpoint {ckpt} gives {name} arguments it does not take; it was not written by mixdiag train") from exc
+    restore_weights(model, state, ckpt)
     model.to(dev).eval()
     dataset = build_dataset(config) if with_data else None
     return LoadedRun(model, dataset, config, state["model_name"], int(state["epoch"]), Path(ckpt), state)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Union
 
 from ..errors import MixdiagError
 
@@ -60,7 +61,11 @@ class TrainConfig:
     track_k: int = 10
 
     def validate(self) -> "TrainConfig":
-        """Raise :class:`MixdiagError` naming the first option that is out of range."""
+        """Raise :class:`MixdiagError` naming the first option of the wrong type or out of range."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not _has_type(value, _HINTS[f.name]):
+                raise MixdiagError(f"setting {f.name} must be {_type_name(_HINTS[f.name])}, got {value!r}")
         checks = [
             (self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}"),
             (self.batch_size >= 2, f"--batch-size must be at least 2 (mixing pairs samples), got {self.batch_size}"),
@@ -96,3 +101,26 @@ class TrainConfig:
         if "milestones" in d:
             d["milestones"] = tuple(d["milestones"])
         return cls(**d)
+
+
+_HINTS = typing.get_type_hints(TrainConfig)
+
+
+def _has_type(value, hint) -> bool:
+    """isinstance for the annotations TrainConfig uses: an int is a float, a bool is not a number."""
+    if typing.get_origin(hint) is Union:
+        return any(_has_type(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint in (int, float):
+        return isinstance(value, int if hint is int else (int, float)) and not isinstance(value, bool)
+    if hint is tuple:  # to_dict and JSON give lists
+        return isinstance(value, (tuple, list))
+    return isinstance(value, hint)
+
+
+def _type_name(hint) -> str:
+    args = typing.get_args(hint)
+    if args:
+        return " or ".join(_type_name(a) for a in args)
+    return "None" if hint is type(None) else hint.__name__

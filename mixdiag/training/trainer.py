@@ -4,7 +4,13 @@ A run directory holds ``config.json``, ``metrics.jsonl`` (one JSON object per ep
 ``checkpoints/last.pt`` and ``checkpoints/best.pt``, and ``corruption.npz`` when labels
 were corrupted. Every random stream is re-derived from ``(seed, epoch, stream)`` at the
 start of each epoch, so a run resumed from the checkpoint of epoch e replays epochs
-e+1, ... exactly as the uninterrupted run would have.
+e+1, ... exactly as the uninterrupted run would have. The checkpoint also stores the
+states those generators start epoch e+1 from, and a resume refuses to go on when its
+own derivation disagrees (a checkpoint from a mixdiag that derived seeds differently).
+
+Each epoch ends with ``best.pt`` (when improved), then ``last.pt``, then the metrics line
+and the η² track; ``last.pt`` is the truth and everything else is rebuilt from it on
+resume, so a kill between any two of these writes neither loses nor duplicates an epoch.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import json
 import math
 import shutil
 import sys
+import tempfile
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -23,34 +30,41 @@ import torch
 from tqdm.auto import tqdm
 
 from .._device import resolve_device
-from .._io import append_jsonl, write_json
+from .._io import append_jsonl, atomic_path, check_writable, remove_stale_temps, write_json, write_jsonl
 from ..data.augment import augment_batch
-from ..errors import MixdiagError
+from ..errors import CheckpointError, MixdiagError
 from ..mixing import MixRandom, as_targets, create_method, criterion_for
 from .build import AUGMENT, MIXING, PROBE, SHUFFLE, build_dataset, build_model, derive_seed, model_spec
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, restore_weights, save_checkpoint
 from .config import TrainConfig
-from .metrics import evaluate, headline
+from .metrics import evaluate_epoch, headline
 
 # Stored inputs up to this size move to the accelerator once; larger ones go per batch.
 _RESIDENT_BYTES = 2 * 1024**3
 
 
-def prepare_run_dir(out: Path, resume: bool, force: bool) -> None:
-    """Refuse to touch an existing run unless asked; ``force`` clears only a mixdiag run."""
+def prepare_run_dir(out: Path, resume: bool, force: bool) -> bool:
+    """Refuse to touch an existing run unless asked; ``force`` replaces only a mixdiag run.
+
+    Returns:
+        True when ``out`` holds a run that ``force`` replaces; :func:`train` removes it only
+        once everything else checked out, so a failing start leaves the old run as it was.
+    """
     if resume and force:
         raise MixdiagError("--resume and --force contradict each other; give one of them")
-    if not out.exists() or not any(out.iterdir()):
+    check_writable(out)
+    # A run killed before its config.json was in place left at most a temporary file: no run.
+    if not out.exists() or all(p.name.startswith(".") and p.name.endswith(".tmp") for p in out.iterdir()):
         if resume:
             raise MixdiagError(f"--resume given but {out} holds no run; drop --resume to start one")
-        return
+        return False
     if resume:
-        return
+        return False
     if not force:
         raise MixdiagError(f"{out} already holds a run; pass --resume to continue it, --force to replace it, or another --out")
     if not (out / "config.json").is_file():
         raise MixdiagError(f"{out} is not empty and is not a mixdiag run; refusing to delete it with --force, choose another --out")
-    shutil.rmtree(out)
+    return True
 
 
 def _lr_factor(config: TrainConfig, epoch: int) -> float:
@@ -93,7 +107,7 @@ def train(
     out = Path(out)
     if config is not None and settings:
         raise MixdiagError("pass either a TrainConfig or keyword settings, not both")
-    prepare_run_dir(out, resume, force)
+    replace = prepare_run_dir(out, resume, force)
     state = None
     if resume:
         config, state = _resume_state(out, config.to_dict() if config is not None else settings)
@@ -109,30 +123,38 @@ def train(
     if device.type == "cuda" and ds.ndim == 2:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "config.json", {**config.to_dict(), "model_resolved": model_name, "model_kwargs": model_kwargs})
-    if ds.corrupted is not None:
-        np.savez_compressed(out / "corruption.npz", corrupted=ds.corrupted.numpy(), y_train=ds.y_train.numpy())
+    criterion = criterion_for(ds.multilabel)
+    _preflight(model, method, ds, criterion, device)
 
     history, track, best = [], [], -math.inf
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        history, track, best = list(state["history"]), list(state.get("track", [])), float(state["best"])
+        # Before anything is written: a checkpoint that does not belong here leaves the run as it was.
+        _restore(out / "checkpoints" / "last.pt", state, config, model_name, model_kwargs, model, optimizer)
+        history, track, best = list(state["history"]), list(state["track"]), float(state["best"])
+
+    if replace:
+        # Renamed first, so a kill while deleting leaves no half-deleted run at ``out``.
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+        out.replace(old)
+        shutil.rmtree(old)
+    out.mkdir(parents=True, exist_ok=True)
+    tracker = _Tracker(ds, config, device) if config.track_eta2 else None
+    written = ["config.json", "metrics.jsonl", "corruption.npz", "checkpoints/last.pt", "checkpoints/best.pt"]
+    for name in written + ([tracker.file] if tracker else []):
+        remove_stale_temps(out / name)
+    write_json(out / "config.json", {**config.to_dict(), "model_resolved": model_name, "model_kwargs": model_kwargs})
+    if ds.corrupted is not None:
+        with atomic_path(out / "corruption.npz") as tmp, open(tmp, "wb") as f:  # a file object: numpy appends no suffix
+            np.savez_compressed(f, corrupted=ds.corrupted.numpy(), y_train=ds.y_train.numpy())
     # The checkpoint's history is the truth: a kill between writing a checkpoint and
     # appending its metrics line must neither lose nor duplicate an epoch.
-    (out / "metrics.jsonl").unlink(missing_ok=True)
-    for record in history:
-        append_jsonl(out / "metrics.jsonl", record)
-    tracker = _Tracker(ds, config, device) if config.track_eta2 else None
-    if tracker and track:
+    write_jsonl(out / "metrics.jsonl", history)
+    if tracker:
         tracker.write(out, track)
 
     x_train, y_train = ds.x_train, ds.y_train
     if device.type != "cpu" and x_train.element_size() * x_train.nelement() <= _RESIDENT_BYTES:
         x_train, y_train = x_train.to(device), y_train.to(device)
-    criterion = criterion_for(ds.multilabel)
     key = headline(ds)
     select_split = "val" if ds.x_val is not None else "test"
     show = sys.stderr.isatty() if progress is None else progress
@@ -142,15 +164,14 @@ def train(
             group["lr"] = config.lr * _lr_factor(config, epoch)
         started = time.perf_counter()
         train_loss = _train_epoch(model, method, ds, x_train, y_train, criterion, optimizer, config, epoch, device, show)
+        _check_finite_weights(model, epoch)
         record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "train_loss": train_loss}
-        if ds.x_val is not None:
-            record.update(evaluate(model, ds, "val", device))
-        record.update(evaluate(model, ds, "test", device))
+        record.update(evaluate_epoch(model, ds, device))
         record["epoch_seconds"] = time.perf_counter() - started
         history.append(record)
-        if tracker and ((epoch + 1) % config.track_eta2 == 0 or epoch + 1 == config.epochs):
+        tracked = tracker is not None and ((epoch + 1) % config.track_eta2 == 0 or epoch + 1 == config.epochs)
+        if tracked:
             track.extend(tracker.rows(model, epoch + 1))
-            tracker.write(out, track)
         score = record[f"{select_split}_{key}"]
         improved = not math.isnan(score) and score > best
         best = max(best, score) if improved else best
@@ -165,11 +186,16 @@ def train(
             "track": track,
             "best": best,
             "selected_on": f"{select_split}_{key}",
+            "rng": _random_state(_epoch_random(config.seed, epoch + 1)),
         }
-        save_checkpoint(out / "checkpoints" / "last.pt", ckpt)
+        # best.pt before last.pt: a kill in between replays this epoch, which rewrites best.pt;
+        # the other order would leave a last.pt whose ``best`` no later epoch beats.
         if improved:
             save_checkpoint(out / "checkpoints" / "best.pt", ckpt)
+        save_checkpoint(out / "checkpoints" / "last.pt", ckpt)
         append_jsonl(out / "metrics.jsonl", record)
+        if tracked:
+            tracker.write(out, track)
     return out
 
 
@@ -183,12 +209,17 @@ class _Tracker:
         self._track = track
         self.x = ds.x_train[track.probe_indices(len(ds.x_train), config.track_probe_size, derive_seed(config.seed, PROBE))]
         self.transform, self.k, self.seed, self.device = ds.normalize, config.track_k, config.seed, device
+        self.file = track.TRACK_FILE
 
     def rows(self, model, epoch: int) -> list[dict]:
         return self._track.track_rows(model, self.x, self.transform, k=self.k, seed=self.seed, epoch=epoch, device=self.device)
 
     def write(self, out: Path, rows: list[dict]) -> None:
-        self._track.write_track(out, rows)
+        """Make the run's track file hold ``rows``; none left from a killed epoch when empty."""
+        if rows:
+            self._track.write_track(out, rows)
+        else:
+            (out / self.file).unlink(missing_ok=True)
 
 
 def _resume_state(out: Path, requested: dict) -> tuple[TrainConfig, Optional[dict]]:
@@ -196,10 +227,15 @@ def _resume_state(out: Path, requested: dict) -> tuple[TrainConfig, Optional[dic
     saved_path = out / "config.json"
     if not saved_path.is_file():
         raise MixdiagError(f"{out} has no config.json; it is not a mixdiag run, so it cannot be resumed")
-    saved = json.loads(saved_path.read_text())
+    try:
+        saved = json.loads(saved_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MixdiagError(f"{saved_path} is not valid JSON ({exc}); restore it or start a new run") from None
+    if not isinstance(saved, dict):
+        raise MixdiagError(f"{saved_path} does not hold a run's settings; restore it or start a new run")
     saved.pop("model_resolved", None)
     saved.pop("model_kwargs", None)
-    config = TrainConfig.from_dict(saved)
+    config = TrainConfig.from_dict(saved).validate()
     current = config.to_dict()
     differ = [k for k, v in TrainConfig.from_dict(requested).to_dict().items() if k in requested and k != "epochs" and v != current[k]]
     if differ:
@@ -209,13 +245,91 @@ def _resume_state(out: Path, requested: dict) -> tuple[TrainConfig, Optional[dic
     return config, (load_checkpoint(last) if last.exists() else None)
 
 
+def _restore(path: Path, state: dict, config: TrainConfig, model_name: str, model_kwargs: dict, model, optimizer) -> None:
+    """Load a resumed run's checkpoint into ``model`` and ``optimizer``, after checking it belongs to the run."""
+    own = {k: v for k, v in config.to_dict().items() if k != "epochs"}
+    theirs = {k: v for k, v in state["config"].items() if k != "epochs"}
+    if theirs != own or (state["model_name"], state["model_kwargs"]) != (model_name, model_kwargs):
+        raise CheckpointError(
+            f"{path} was not written by the run in {path.parent.parent} (its settings or model differ); "
+            "restore the run's own last.pt or start a new run"
+        )
+    missing = [k for k in ("optimizer", "history", "track", "best", "rng") if k not in state]
+    if missing or len(state["history"]) != state["epoch"]:
+        raise CheckpointError(f"{path} lacks what resuming needs ({', '.join(missing) or 'a history of every epoch'}); start a new run")
+    restore_weights(model, state, path)
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{path} holds an optimizer state that does not fit the model; start a new run") from exc
+    if not _same_state(state["rng"], _random_state(_epoch_random(config.seed, state["epoch"]))):
+        raise CheckpointError(
+            f"{path} holds random-generator states this mixdiag does not derive from seed {config.seed} for epoch {state['epoch'] + 1}, "
+            "so the resumed run would differ from an uninterrupted one; resume with the mixdiag version that wrote it"
+        )
+
+
+@torch.no_grad()
+def _preflight(model, method, ds, criterion, device: torch.device) -> None:
+    """One loss on two samples, so method options that do not fit the model (an unknown
+    mixing point, a weight per point too many) fail before the run directory is written.
+
+    In eval mode and without gradients, and with its own generators, it changes no state.
+    """
+    model.eval()
+    try:
+        x = ds.normalize(ds.x_train[:2].to(device))
+        with _autocast(device):
+            method.loss(model, x, as_targets(ds.y_train[:2].to(device), ds.num_classes), criterion, MixRandom(0))
+    finally:
+        model.train()
+
+
+def _epoch_random(seed: int, epoch: int) -> dict:
+    """The generators of (0-based) ``epoch``: data order, augmentation and mixing."""
+    return {
+        "shuffle": torch.Generator().manual_seed(derive_seed(seed, epoch, SHUFFLE)),
+        "augment": torch.Generator().manual_seed(derive_seed(seed, epoch, AUGMENT)),
+        "mixing": MixRandom(derive_seed(seed, epoch, MIXING)),
+    }
+
+
+def _random_state(random: dict) -> dict:
+    """Plain-data states of :func:`_epoch_random`'s generators, as the checkpoint stores them."""
+    return {name: g.state_dict() if isinstance(g, MixRandom) else g.get_state() for name, g in random.items()}
+
+
+def _same_state(a, b) -> bool:
+    """Equality of nested dicts of tensors and plain data."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        return torch.equal(a, b)
+    return type(a) is type(b) and a == b
+
+
+def _check_finite_weights(model, epoch: int) -> None:
+    """Refuse to checkpoint weights that a finite last loss still let turn NaN or Inf."""
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise MixdiagError(
+                f"training diverged: {name} holds NaN or Inf after the last step of epoch {epoch + 1}; {_kept(epoch)}; "
+                "lower --lr and start again with --force"
+            )
+
+
+def _kept(epoch: int) -> str:
+    """What a run stopped in (0-based) ``epoch`` still has."""
+    return f"checkpoints/last.pt keeps epoch {epoch}" if epoch else "no checkpoint was written"
+
+
 def _train_epoch(model, method, ds, x_train, y_train, criterion, optimizer, config, epoch, device, show) -> float:
     """One pass over the shuffled training data; returns the mean training loss."""
     model.train()
     n = len(x_train)
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(derive_seed(config.seed, epoch, SHUFFLE)))
-    aug_gen = torch.Generator().manual_seed(derive_seed(config.seed, epoch, AUGMENT))
-    rnd = MixRandom(derive_seed(config.seed, epoch, MIXING))
+    random = _epoch_random(config.seed, epoch)
+    order = torch.randperm(n, generator=random["shuffle"])
+    aug_gen, rnd = random["augment"], random["mixing"]
     # Drop a last batch of one sample: BatchNorm cannot train on it and mixing needs a pair.
     batches = [order[i : i + config.batch_size] for i in range(0, n, config.batch_size) if n - i >= 2]
     total, count = 0.0, 0
@@ -232,8 +346,8 @@ def _train_epoch(model, method, ds, x_train, y_train, criterion, optimizer, conf
             loss = method.loss(model, x, targets, criterion, rnd)
         if not torch.isfinite(loss):
             raise MixdiagError(
-                f"training diverged: loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}; "
-                f"lower --lr; the last good checkpoint is kept"
+                f"training diverged: the loss is {loss.item()} at epoch {epoch + 1}, step {step + 1} of {len(batches)}; "
+                f"{_kept(epoch)}; lower --lr and start again with --force"
             )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mixdiag.analysis.compare import compare, write_compare
+from mixdiag.analysis.compare import ConflictComparison, compare, write_compare
 
 
 @click.command("compare")
@@ -18,10 +18,16 @@ from mixdiag.analysis.compare import compare, write_compare
 def compare_cmd(sources, baseline, out, force, **eta2_options):
     """Overlay per-block η² of several runs; write Δη² per block against a baseline.
 
-    SOURCES are eta2 outputs (directories or eta2.csv), checkpoints, or run directories.
+    SOURCES are eta2 outputs (directories or eta2.csv), checkpoints, or run directories;
+    or conflict outputs (directories or conflict.csv of `mixdiag conflict`), whose
+    decoupling AUCs and label η² are then put side by side.
     """
     result = compare(list(sources), baseline=baseline, **eta2_options)
     written = write_compare(result, out, force=force)
-    click.echo(f"{result.curves['run'].nunique()} runs compared against {result.delta['baseline'].iloc[0]}; written to {out}")
+    if isinstance(result, ConflictComparison):
+        runs = result.rows["run"].nunique()
+        click.echo(f"correlation conflict of {runs} runs side by side ({len(result.shared_pairs)} shared label pairs); written to {out}")
+    else:
+        click.echo(f"{result.curves['run'].nunique()} runs compared against {result.delta['baseline'].iloc[0]}; written to {out}")
     for path in written:
         click.echo(f"  {path}")

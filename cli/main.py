@@ -6,6 +6,7 @@ from mixdiag import list_datasets, list_methods, list_models
 
 from ._common import Group
 from .compare import compare_cmd
+from .conflict import conflict_cmd
 from .eta2 import eta2_cmd
 from .track import plot_track_cmd
 from .train import train_cmd
@@ -25,7 +26,7 @@ def list_cmd(what):
     click.echo("\n".join(names))
 
 
-for command in (train_cmd, eta2_cmd, compare_cmd, plot_track_cmd):
+for command in (train_cmd, eta2_cmd, conflict_cmd, compare_cmd, plot_track_cmd):
     cli.add_command(command)
 
 

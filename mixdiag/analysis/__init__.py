@@ -7,7 +7,7 @@ that split the work, e.g. across processes.
 
 from .capture import OUTPUT, FeatureCapture, hidden_states
 from .eta2 import DEFAULT_SAMPLE_SIZE, BlockClusters, accumulate_stats, compute_eta2, fit_blocks, summarize
-from .kmeans import FitSample, assign, fit_kmeans, sample_order
+from .kmeans import assign, fit_kmeans, sample_order
 from .stats import ClusterStats, partition_eta2
 
 __all__ = [
@@ -16,7 +16,6 @@ __all__ = [
     "BlockClusters",
     "ClusterStats",
     "FeatureCapture",
-    "FitSample",
     "accumulate_stats",
     "assign",
     "compute_eta2",

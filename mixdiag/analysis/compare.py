@@ -1,8 +1,12 @@
-"""Per-block η² of several runs side by side, and Δη² against a baseline run.
+"""Several runs side by side: per-block η² with Δη² against a baseline, or correlation conflict.
 
 The "distribution shift" summary of mixed versus unmixed training: for every hidden state,
 how much higher or lower η² is after training with a mixing method than after the
 baseline (by default the ERM runs, averaged over seeds when there are several).
+
+Given the outputs of ``mixdiag conflict`` instead, :func:`compare` puts their decoupling
+AUCs per label pair and their label η² per hidden state (mean over the pairs all runs
+share) side by side, one column per run.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Optional, Sequence
 
 import pandas as pd
 
-from .._io import write_directory
+from .._io import read_csv, write_directory
 from ..errors import MixdiagError
 from .track import TRACK_FILE, read_track
 
@@ -26,11 +30,7 @@ def read_eta2(source: str | Path) -> pd.DataFrame:
     csv = path / "eta2.csv" if path.is_dir() else path
     if not csv.is_file():
         raise MixdiagError(f"{source} is neither an eta2 output directory nor an eta2.csv; run `mixdiag eta2` first or pass a checkpoint")
-    df = pd.read_csv(csv)
-    missing = [c for c in ["run", "method", *KEYS, "eta2"] if c not in df.columns]
-    if missing:
-        raise MixdiagError(f"{csv} lacks columns {', '.join(missing)}; it was not written by mixdiag eta2")
-    return df
+    return read_csv(csv, ["run", "method", *KEYS, "eta2"], "mixdiag eta2")
 
 
 def unique_run_names(frames: Sequence[pd.DataFrame]) -> list[pd.DataFrame]:
@@ -104,14 +104,90 @@ class Comparison:
     tracks: Optional[pd.DataFrame] = None
 
 
-def compare(sources: Sequence[str | Path], baseline: Optional[str] = None, **eta2_options) -> Comparison:
-    """Per-block η² of several runs side by side and Δη² against ``baseline`` (default: ERM runs).
+CONFLICT_FILE = "conflict.csv"
+CONFLICT_KEYS = ["label_a", "label_b"]
+
+
+def conflict_csv(source: str | Path) -> Optional[Path]:
+    """The ``conflict.csv`` of a conflict output (the file, or a directory holding it); None for other sources."""
+    path = Path(source)
+    if path.is_dir():
+        return path / CONFLICT_FILE if (path / CONFLICT_FILE).is_file() else None
+    return path if path.name == CONFLICT_FILE else None
+
+
+def read_conflict(source: str | Path) -> pd.DataFrame:
+    """Read a ``conflict.csv`` file, or the one inside a conflict output directory."""
+    csv = conflict_csv(source)
+    if csv is None or not csv.is_file():
+        raise MixdiagError(f"{source} is neither a conflict output directory nor a conflict.csv; run `mixdiag conflict` first")
+    return read_csv(csv, ["run", "method", *CONFLICT_KEYS, *KEYS, "eta2", "decoupling_auc"], "mixdiag conflict")
+
+
+@dataclass
+class ConflictComparison:
+    """What :func:`compare` returns for conflict outputs.
+
+    Attributes:
+        rows: every row of every run (the ``conflict.csv`` rows, run names made unique).
+        auc: one row per label pair (``label_a``, ``label_b``), one column of decoupling AUC
+            per run; NaN where a run lacks the pair.
+        eta2: one row per hidden state (``block``, ``module``), one column per run: the mean
+            label η² over the pairs that every run has.
+        shared_pairs: those pairs, as ``(label_a, label_b)``.
+    """
+
+    rows: pd.DataFrame
+    auc: pd.DataFrame
+    eta2: pd.DataFrame
+    shared_pairs: list
+
+
+def compare_conflict(sources: Sequence[str | Path]) -> ConflictComparison:
+    """Decoupling AUC per pair and mean label η² per hidden state of several conflict outputs, side by side."""
+    if len(sources) < 2:
+        raise MixdiagError("compare needs at least two runs; pass two or more conflict outputs")
+    rows = pd.concat(unique_run_names([read_conflict(s) for s in sources]), ignore_index=True)
+    runs = list(dict.fromkeys(rows["run"]))
+    per_pair = rows.drop_duplicates(["run", *CONFLICT_KEYS])
+    order = pd.MultiIndex.from_frame(per_pair[CONFLICT_KEYS].drop_duplicates())  # the runs' own pair order, not alphabetical
+    auc = per_pair.pivot(index=CONFLICT_KEYS, columns="run", values="decoupling_auc").reindex(order)
+    pairs_of = [set(map(tuple, rows.loc[rows["run"] == r, CONFLICT_KEYS].drop_duplicates().to_numpy())) for r in runs]
+    shared = sorted(set.intersection(*pairs_of))
+    if not shared:
+        raise MixdiagError(
+            "the conflict outputs share no label pair, so their label η² cannot be averaged alike; compare runs on the same data"
+        )
+    eta2 = rows_of_pairs(rows, shared).pivot_table(index=KEYS, columns="run", values="eta2", aggfunc="mean")
+    return ConflictComparison(
+        rows=rows,
+        auc=auc[runs].reset_index().rename_axis(columns=None),
+        eta2=eta2[runs].reset_index().rename_axis(columns=None),
+        shared_pairs=[list(p) for p in shared],
+    )
+
+
+def rows_of_pairs(rows: pd.DataFrame, pairs) -> pd.DataFrame:
+    """The rows of ``rows`` whose ``(label_a, label_b)`` is one of ``pairs``."""
+    return rows[pd.MultiIndex.from_frame(rows[CONFLICT_KEYS]).isin([tuple(p) for p in pairs])]
+
+
+def compare(sources: Sequence[str | Path], baseline: Optional[str] = None, **eta2_options) -> Comparison | ConflictComparison:
+    """Several runs side by side: per-block η² and Δη² against ``baseline``, or correlation conflict.
 
     Args:
-        sources: eta2 outputs, checkpoints or run directories (see :func:`load_curves`).
-        baseline: run name, or method name whose runs are averaged; default ``erm``.
+        sources: eta2 outputs, checkpoints or run directories (see :func:`load_curves`); or
+            only conflict outputs (directories or ``conflict.csv``), which give a
+            :class:`ConflictComparison` (see :func:`compare_conflict`).
+        baseline: run name, or method name whose runs are averaged; default ``erm``
+            (η² comparisons only).
         **eta2_options: passed to :func:`mixdiag.eta2` for sources that must be measured.
     """
+    conflict = [conflict_csv(s) is not None for s in sources]
+    if any(conflict):
+        if not all(conflict):
+            raise MixdiagError("compare takes either conflict outputs or eta2 sources, not both; run it once for each kind")
+        return compare_conflict(sources)
     if len(sources) < 2:
         raise MixdiagError("compare needs at least two runs; pass eta2 outputs, checkpoints or run directories")
     curves = pd.concat(unique_run_names([load_curves(s, **eta2_options) for s in sources]), ignore_index=True)
@@ -119,12 +195,30 @@ def compare(sources: Sequence[str | Path], baseline: Optional[str] = None, **eta
     return Comparison(curves, delta_eta2(curves, baseline), pd.concat(tracks, ignore_index=True) if tracks else None)
 
 
-def write_compare(result: Comparison, out: str | Path, force: bool = False) -> list[Path]:
-    """Write ``curves.csv``, ``compare.csv`` (Δη²), ``compare.png``, ``delta.png`` and, with tracks,
-    ``trajectories.png`` into ``out``; all or nothing."""
+def write_compare(result: Comparison | ConflictComparison, out: str | Path, force: bool = False) -> list[Path]:
+    """Write the comparison into ``out``, all or nothing.
+
+    η² comparisons: ``curves.csv``, ``compare.csv`` (Δη²), ``compare.png``, ``delta.png``
+    and, with tracks, ``trajectories.png``. Conflict comparisons: ``conflict_rows.csv``,
+    ``conflict_auc.csv``, ``conflict_eta2.csv``, ``conflict_auc.png`` and ``conflict_eta2.png``.
+    """
     import matplotlib.pyplot as plt
 
-    from ..plots import plot_compare, plot_delta, plot_trajectories
+    from ..plots import plot_compare, plot_conflict_compare, plot_decoupling_auc, plot_delta, plot_trajectories
+
+    def write_conflict(staging: Path) -> None:
+        result.rows.to_csv(staging / "conflict_rows.csv", index=False)
+        result.auc.to_csv(staging / "conflict_auc.csv", index=False)
+        result.eta2.to_csv(staging / "conflict_eta2.csv", index=False)
+        shared = rows_of_pairs(result.rows, result.shared_pairs)
+        title = f"Mean label η² over the {len(result.shared_pairs)} shared pairs, per block"
+        figures = {"conflict_auc.png": plot_decoupling_auc(result.rows), "conflict_eta2.png": plot_conflict_compare(shared, title=title)}
+        for name, fig in figures.items():
+            fig.savefig(staging / name, dpi=130)
+            plt.close(fig)
+
+    if isinstance(result, ConflictComparison):
+        return write_directory(out, write_conflict, force)
 
     def write(staging: Path) -> None:
         result.curves.to_csv(staging / "curves.csv", index=False)

@@ -1,0 +1,48 @@
+"""``mixdiag conflict``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mixdiag._io import check_output_dir
+from mixdiag.analysis.conflict import conflict_result, write_conflict
+
+
+def _pair(text: str) -> tuple[str, str]:
+    a, sep, b = text.partition(",")
+    if not sep or not a.strip() or not b.strip():
+        raise click.BadParameter(f"{text!r} is not LABEL_A,LABEL_B", param_hint="--pair")
+    return a.strip(), b.strip()
+
+
+@click.command("conflict")
+@click.option("--ckpt", type=click.Path(dir_okay=False), required=True, help="Checkpoint of a multi-label run, written by mixdiag train.")
+@click.option("--pairs", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Number of label pairs, the most correlated (phi) on the clean training labels.")
+@click.option("--pair", "given", multiple=True, metavar="A,B", help="Analyse this label pair (names or indices) instead; repeatable.")
+@click.option("--split", type=click.Choice(["train", "test", "val"]), default="train", show_default=True, help="Data split to measure.")
+@click.option("--min-group", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Least 'a only' and 'b only' samples a pair needs in the split.")
+@click.option("--pooled", is_flag=True, help="Average each block output over spatial positions instead of flattening it.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Samples per forward pass; every hidden state of one batch is held at once.")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu or cuda[:N].")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Output directory. Default: <run>/conflict-<split>.")
+@click.option("--force", is_flag=True, help="Replace an existing output directory.")
+def conflict_cmd(ckpt, pairs, given, out, force, **options):
+    """Correlation conflict: label η² of 'a only' vs 'b only' per hidden state, and decoupling AUC at the output."""
+    ckpt = Path(ckpt)
+    if out is None:
+        run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+        out = run_dir / f"conflict-{options['split']}"
+    out = Path(out)
+    # Checked before the analysis too, so the computation is not wasted.
+    check_output_dir(out, force)
+    result = conflict_result(ckpt, pairs=[_pair(p) for p in given] if given else pairs, **options)
+    write_conflict(result, out, force=force)
+    pairs_done, states = len(result.settings["pairs"]), result.table["module"].nunique()
+    click.echo(f"correlation conflict of {pairs_done} label pairs x {states} hidden states written to {out}")
+    for name in ("conflict.csv", "conflict.json", "conflict.png"):
+        click.echo(f"  {out / name}")

@@ -1,0 +1,358 @@
+"""Correlation conflict, measured: does a hidden state keep two correlated labels apart?
+
+Mixup's linear constraint ties the targets of co-occurring labels together; a representation
+that decouples them keeps each label separable from the other where only one is present.
+For a multi-label checkpoint, :func:`conflict`:
+
+1. picks label pairs from the run's *clean* training labels (the corrupted labels the model
+   was trained on, with the recorded flips undone): every pair ``(a, b)``, ``a < b``, ranked
+   by its phi coefficient, highest first; a pair counts when both of its groups
+   ("a only": a present and b absent; "b only": the reverse) hold at least ``min_group``
+   samples of the analysed split. Pairs whose phi is undefined (a label constant in the
+   training labels) are never picked;
+2. streams the analysed split once through the model (only the samples of some pair's
+   groups, in batches) and, for every pair and hidden state (each declared residual block
+   and the output logits), accumulates the per-group statistics of the samples in the
+   pair's two groups, from which the *label η²* = 1 − SSI/SST of the partition
+   {"a only", "b only"} follows (:class:`~mixdiag.analysis.stats.ClusterStats`, k = 2);
+3. scores the output with the *decoupling AUC*: the ROC AUC of σ(z_a) − σ(z_b) for telling
+   "a only" samples (positive) from "b only" samples.
+
+Clean labels for both the selection and the groups, because the question is whether the
+representation separates the true abnormalities; on the test and validation splits the
+labels are clean anyway. The selection always reads the training labels, so the same run
+data give the same pairs whatever split is analysed (as long as the groups are big enough).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy.special import expit
+from sklearn.metrics import roc_auc_score
+from torch import nn
+
+from .._io import write_directory, write_json
+from ..errors import MixdiagError
+from ..training.checkpoint import LoadedRun, file_sha256, load
+from .capture import OUTPUT, FeatureCapture, hidden_states
+from .eta2 import _numpy
+from .stats import ClusterStats
+
+__all__ = ["COLUMNS", "ConflictResult", "LabelPair", "clean_train_labels", "compute_conflict", "conflict",
+           "conflict_result", "given_pairs", "phi_matrix", "select_pairs", "write_conflict"]
+
+COLUMNS = ["run", "method", "pair", "label_a", "label_b", "phi", "n_a_only", "n_b_only", "block", "module", "dim",
+           "eta2", "ssi", "sst", "decoupling_auc"]
+
+
+@dataclass(frozen=True)
+class LabelPair:
+    """Two labels by index, their phi on the training labels and their group sizes on the analysed split."""
+
+    a: int
+    b: int
+    phi: float
+    n_a_only: int
+    n_b_only: int
+
+
+def phi_matrix(y: np.ndarray) -> np.ndarray:
+    """Phi coefficient of every pair of 0/1 label columns: their Pearson correlation.
+
+    ``phi = (n11·n00 − n10·n01) / sqrt(n1·· n0·· n·1 n·0)``; NaN where a column is constant.
+
+    >>> phi_matrix(np.array([[1, 1], [0, 0], [1, 0], [0, 0]]))[0, 1]  # doctest: +ELLIPSIS
+    0.577...
+    """
+    y = np.asarray(y, dtype=np.float64)
+    centred = y - y.mean(axis=0)
+    cov = centred.T @ centred
+    sd = np.sqrt(np.diag(cov))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return cov / np.outer(sd, sd)
+
+
+def _groups(y: np.ndarray, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks of the "a only" and "b only" rows of 0/1 labels ``y``."""
+    ya, yb = y[:, a] > 0.5, y[:, b] > 0.5
+    return ya & ~yb, yb & ~ya
+
+
+def select_pairs(y_select: np.ndarray, y_split: np.ndarray, m: int, min_group: int = 2) -> list[LabelPair]:
+    """The ``m`` label pairs with the highest phi on ``y_select`` whose groups in ``y_split`` are big enough.
+
+    Args:
+        y_select: ``(N, L)`` 0/1 labels the phi coefficients are computed on (clean training labels).
+        y_split: ``(M, L)`` 0/1 labels of the analysed split, which the groups are counted on.
+        m: how many pairs to return at most.
+        min_group: least number of "a only" and of "b only" samples a pair needs.
+
+    Returns:
+        Up to ``m`` pairs ``a < b``, by phi descending (ties by ``(a, b)``).
+    """
+    if m < 1:
+        raise MixdiagError(f"pairs must be at least 1, got {m}")
+    phi = phi_matrix(y_select)
+    n_labels = phi.shape[0]
+    candidates = sorted(
+        ((float(phi[a, b]), a, b) for a in range(n_labels) for b in range(a + 1, n_labels) if np.isfinite(phi[a, b])),
+        key=lambda t: (-t[0], t[1], t[2]),
+    )
+    chosen = []
+    for value, a, b in candidates:
+        only_a, only_b = _groups(y_split, a, b)
+        if only_a.sum() >= min_group and only_b.sum() >= min_group:
+            chosen.append(LabelPair(a, b, value, int(only_a.sum()), int(only_b.sum())))
+            if len(chosen) == m:
+                break
+    return chosen
+
+
+def _label_index(label: str | int, names: Sequence[str]) -> int:
+    if isinstance(label, (int, np.integer)) or (isinstance(label, str) and label.isdigit()):
+        index = int(label)
+        if not 0 <= index < len(names):
+            raise MixdiagError(f"label index {index} out of range 0..{len(names) - 1}; pass a label index or name")
+        return index
+    if label not in names:
+        raise MixdiagError(f"unknown label {label!r}; the labels are: {', '.join(names)}")
+    return list(names).index(label)
+
+
+def given_pairs(pairs: Sequence[Sequence[str | int]], names: Sequence[str], y_select: np.ndarray, y_split: np.ndarray,
+                min_group: int) -> list[LabelPair]:
+    """Explicit pairs (label names or indices) as :class:`LabelPair`, checked like selected ones."""
+    phi = phi_matrix(y_select)
+    out = []
+    for pair in pairs:
+        if len(pair) != 2:
+            raise MixdiagError(f"a label pair has two labels, got {list(pair)!r}; pass pairs as (label_a, label_b)")
+        a, b = (_label_index(label, names) for label in pair)
+        if a == b:
+            raise MixdiagError(f"label pair ({names[a]}, {names[b]}) names one label twice; pass two different labels")
+        only_a, only_b = _groups(y_split, a, b)
+        if only_a.sum() < min_group or only_b.sum() < min_group:
+            raise MixdiagError(
+                f"label pair ({names[a]}, {names[b]}) has {int(only_a.sum())} '{names[a]} only' and {int(only_b.sum())} "
+                f"'{names[b]} only' samples, fewer than min_group={min_group}; choose another pair or lower min_group"
+            )
+        out.append(LabelPair(a, b, float(phi[a, b]), int(only_a.sum()), int(only_b.sum())))
+    return out
+
+
+def clean_train_labels(ds) -> np.ndarray:
+    """The training labels before corruption: the stored labels with the recorded flips undone."""
+    y = ds.y_train.numpy() > 0.5
+    if ds.corrupted is not None:
+        y = y ^ ds.corrupted.numpy().astype(bool)
+    return y.astype(np.int64)
+
+
+class _Rows:
+    """The rows ``index`` of ``x``, gathered one slice at a time.
+
+    :class:`FeatureCapture` slices its input per batch; handing it this view runs the model
+    on the selected samples only without copying all of them at once.
+    """
+
+    def __init__(self, x: torch.Tensor, index: np.ndarray):
+        self.x, self.index = x, torch.from_numpy(index)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, rows: slice) -> torch.Tensor:
+        return self.x[self.index[rows]]
+
+
+def compute_conflict(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: np.ndarray,
+    pairs: Sequence[LabelPair],
+    transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+    *,
+    batch_size: int = 128,
+    device: str | torch.device = "cpu",
+    pooled: bool = False,
+) -> pd.DataFrame:
+    """Label η² of every pair at every hidden state, and the decoupling AUC of every pair, in one pass.
+
+    Args:
+        model: a module with ``block_names``; ``model(x)`` returns one logit per label.
+        x: stored inputs of the analysed split ``(N, ...)``.
+        y: ``(N, L)`` clean 0/1 labels of ``x``.
+        pairs: the label pairs, e.g. from :func:`select_pairs`; each group non-empty.
+        transform: stored batch → model input, e.g. ``Dataset.normalize``.
+        batch_size: samples per forward pass.
+        device: where the model runs.
+        pooled: average block outputs over spatial positions instead of flattening them.
+
+    Returns:
+        One row per pair and hidden state, pairs in the given order and hidden states in
+        network order: ``pair`` (1-based rank), ``a``, ``b``, ``phi``, ``n_a_only``,
+        ``n_b_only``, ``block`` (index among the hidden states), ``module``, ``dim``,
+        ``eta2``, ``ssi``, ``sst`` and the pair's ``decoupling_auc``.
+    """
+    if not pairs:
+        raise MixdiagError("no label pair to analyse; pass at least one pair")
+    y = np.asarray(y) > 0.5
+    names = hidden_states(model)
+    groups = [_groups(y, p.a, p.b) for p in pairs]
+    for p, (only_a, only_b) in zip(pairs, groups):
+        if not only_a.any() or not only_b.any():
+            raise MixdiagError(f"label pair ({p.a}, {p.b}) has an empty 'a only' or 'b only' group; choose pairs with both groups present")
+    # Only samples in some pair's groups reach the model; per pair, the rows of each batch
+    # that fall in its groups update that pair's statistics at every hidden state.
+    member = np.stack([only_a | only_b for only_a, only_b in groups])  # (P, N)
+    rows = np.flatnonzero(member.any(axis=0))
+    member, b_only = member[:, rows], np.stack([only_b for _, only_b in groups])[:, rows]
+    stats: dict[tuple[int, str], ClusterStats] = {}
+    scores: list[list[np.ndarray]] = [[] for _ in pairs]
+    with FeatureCapture(model, _Rows(x, rows), transform, batch_size=batch_size, device=device, pooled=pooled) as batches:
+        start = 0
+        for feats in batches:
+            feats = {name: _numpy(f) for name, f in feats.items()}
+            stop = start + len(feats[OUTPUT])
+            if not stats:
+                # One shift per hidden state near the data (the first batch's mean), shared by all pairs.
+                for name in names:
+                    shift = feats[name].mean(axis=0, dtype=np.float64)
+                    stats.update({(i, name): ClusterStats(2, shift, name) for i in range(len(pairs))})
+            for i, p in enumerate(pairs):
+                take = member[i, start:stop]
+                if not take.any():
+                    continue
+                group = b_only[i, start:stop][take].astype(np.int64)  # 0: a only, 1: b only
+                for name in names:
+                    stats[i, name].update(feats[name][take], group)
+                prob = expit(feats[OUTPUT][take][:, [p.a, p.b]].astype(np.float64))
+                scores[i].append(prob[:, 0] - prob[:, 1])
+            start = stop
+    table = []
+    for i, p in enumerate(pairs):
+        labels = 1 - b_only[i][member[i]]  # 1: a only (the positive class), 0: b only
+        auc = float(roc_auc_score(labels, np.concatenate(scores[i])))
+        counts = {"n_a_only": int(groups[i][0].sum()), "n_b_only": int(groups[i][1].sum())}
+        for block, name in enumerate(names):
+            s = stats[i, name]
+            table.append({"pair": i + 1, "a": p.a, "b": p.b, "phi": p.phi, **counts, "block": block, "module": name,
+                          "dim": s.dim, "eta2": s.eta2(), "ssi": s.ssi(), "sst": s.sst(), "decoupling_auc": auc})
+    return pd.DataFrame(table)
+
+
+@dataclass
+class ConflictResult:
+    """What :func:`conflict_result` returns: the table and the settings it was computed with."""
+
+    table: pd.DataFrame
+    settings: dict
+
+
+def conflict_result(
+    ckpt: str | Path | LoadedRun,
+    *,
+    pairs: int | Sequence[Sequence[str | int]] = 5,
+    split: str = "train",
+    min_group: int = 2,
+    pooled: bool = False,
+    batch_size: int = 128,
+    device: str = "auto",
+) -> ConflictResult:
+    """The correlation-conflict table of a checkpoint with its settings (see :func:`conflict`)."""
+    run = ckpt if isinstance(ckpt, LoadedRun) else load(ckpt, device=device)
+    ds = run.dataset
+    if not ds.multilabel:
+        raise MixdiagError(
+            f"conflict analysis needs multi-label data, but {run.name} was trained on single-label {ds.name}; pass a multi-label checkpoint"
+        )
+    if min_group < 1:
+        raise MixdiagError(f"min_group must be at least 1, got {min_group}")
+    if batch_size < 1:
+        raise MixdiagError(f"batch_size must be at least 1, got {batch_size}")
+    x, y_split = ds.split(split)
+    y_select = clean_train_labels(ds)
+    y_split = y_select if split == "train" else (y_split.numpy() > 0.5).astype(np.int64)
+    if isinstance(pairs, (int, np.integer)):
+        chosen = select_pairs(y_select, y_split, int(pairs), min_group)
+        if not chosen:
+            raise MixdiagError(
+                f"no label pair of {run.name} has at least {min_group} 'a only' and {min_group} 'b only' samples in the {split} split; "
+                "lower min_group or analyse a bigger split"
+            )
+    else:
+        chosen = given_pairs(pairs, ds.class_names, y_select, y_split, min_group)
+    device_used = next(run.model.parameters()).device
+    table = compute_conflict(run.model, x, y_split, chosen, ds.normalize, batch_size=batch_size, device=device_used, pooled=pooled)
+    names = list(ds.class_names)
+    table.insert(1, "label_a", [names[a] for a in table.pop("a")])
+    table.insert(2, "label_b", [names[b] for b in table.pop("b")])
+    table.insert(0, "method", run.method)
+    table.insert(0, "run", run.name)
+    settings = {
+        "checkpoint": str(run.path),
+        "checkpoint_sha256": file_sha256(run.path),
+        "run": run.name,
+        "method": run.method,
+        "model": run.model_name,
+        "dataset": run.config.dataset,
+        "epoch": run.epoch,
+        "split": split,
+        "n": int(len(x)),
+        "labels": "clean",
+        "corrupted_train_labels": int(ds.corrupted.sum()) if ds.corrupted is not None else 0,
+        "pairs_requested": int(pairs) if isinstance(pairs, (int, np.integer)) else [list(p) for p in pairs],
+        "pairs": [{"label_a": names[p.a], "label_b": names[p.b], "phi": p.phi, "n_a_only": p.n_a_only, "n_b_only": p.n_b_only}
+                  for p in chosen],
+        "min_group": min_group,
+        "pooled": pooled,
+        "batch_size": batch_size,
+        "device": str(device_used),
+    }
+    return ConflictResult(table[COLUMNS], settings)
+
+
+def conflict(ckpt: str | Path | LoadedRun, **options) -> pd.DataFrame:
+    """Correlation conflict of a multi-label checkpoint: label η² per pair and hidden state, and decoupling AUC.
+
+    Args:
+        ckpt: a checkpoint path, or a run from :func:`mixdiag.load`.
+        pairs: how many label pairs (m), picked by phi on the clean training labels; or an
+            explicit list of ``(label_a, label_b)`` pairs by name or index.
+        split: the data split measured: ``train`` (default), ``test`` or ``val``.
+        min_group: least number of "a only" and of "b only" samples a pair needs in the split.
+        pooled: average block outputs over spatial positions instead of flattening them.
+        batch_size: samples per forward pass.
+        device: where the model runs: ``auto``, ``cpu``, ``cuda``.
+
+    Returns:
+        DataFrame with one row per pair and hidden state: ``run, method, pair, label_a,
+        label_b, phi, n_a_only, n_b_only, block, module, dim, eta2, ssi, sst,
+        decoupling_auc`` (the AUC is the pair's, repeated on each of its rows).
+
+    >>> df = conflict("runs/ml-mixup/checkpoints/last.pt", pairs=3)  # doctest: +SKIP
+    >>> df[df.module == "output"][["label_a", "label_b", "phi", "eta2", "decoupling_auc"]]  # doctest: +SKIP
+    """
+    return conflict_result(ckpt, **options).table
+
+
+def write_conflict(result: ConflictResult, out: str | Path, force: bool = False) -> list[Path]:
+    """Write ``conflict.csv``, ``conflict.json`` (settings) and ``conflict.png`` into ``out``; all or nothing."""
+    import matplotlib.pyplot as plt
+
+    from ..plots import plot_conflict
+
+    def write(staging: Path) -> None:
+        result.table.to_csv(staging / "conflict.csv", index=False)
+        write_json(staging / "conflict.json", result.settings)
+        fig = plot_conflict(result.table)
+        fig.savefig(staging / "conflict.png", dpi=130)
+        plt.close(fig)
+
+    return write_directory(out, write, force)

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
 from ..errors import MixdiagError
 
@@ -29,6 +30,35 @@ def block_labels(modules: list[str]) -> list[str]:
     return ["logits" if m == "output" else m.replace("layer", "") for m in modules]
 
 
+# Every figure gives a method the same colour, whichever subset of methods it shows; the
+# order goes from unmixed to mixing at the input, at one random point, at every point.
+METHOD_ORDER = ("erm", "mixup", "manifold", "flow", "flow-consistency")
+
+
+def _hue_style(df: pd.DataFrame, hue: str) -> dict:
+    """``hue_order`` and ``palette`` for seaborn: fixed colours for methods, first-seen order otherwise."""
+    values = list(dict.fromkeys(df[hue]))
+    if hue != "method":
+        return {"hue_order": values}
+    ranked = list(METHOD_ORDER) + sorted(v for v in values if v not in METHOD_ORDER)
+    return {"hue_order": [m for m in ranked if m in values], "palette": {m: f"C{i % 10}" for i, m in enumerate(ranked)}}
+
+
+def _block_ticks(ax, modules: list[str]) -> None:
+    """Block names under the x axis: level while they fit side by side (up to about 20), else turned upright."""
+    ax.set_xticks(range(len(modules)), block_labels(modules), rotation=0 if len(modules) <= 20 else 90, fontsize=8)
+
+
+def _name_band(ax, df: pd.DataFrame, hue: str) -> None:
+    """Say in the legend what the curves and bands are: seaborn gives the band no entry."""
+    legend = ax.get_legend()
+    if legend is None:
+        return
+    several = "run" in df.columns and df.groupby(hue)["run"].nunique().max() > 1
+    legend.set_title(f"{hue}: mean over runs\n(band: ±1 s.d. over runs)" if several else hue)
+    legend.get_title().set_fontsize(8)
+
+
 def _require(df: pd.DataFrame, columns: list[str], what: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
@@ -40,9 +70,10 @@ def plot_eta2(df: pd.DataFrame, ax=None, title: Optional[str] = None, label: Opt
 
     Args:
         df: rows of one run (columns ``module``, ``eta2``, ``eta2_std``; ``k`` for the title).
-        ax: axes to draw into; a new figure when None.
+        ax: axes to draw into; a new figure when None. Calling again with the same ``ax``
+            overlays curves, each with its own legend entry.
         title: figure title; default names the run and k.
-        label: legend label of the curve.
+        label: legend label of the curve; default the run name.
 
     Returns:
         The matplotlib Figure.
@@ -51,20 +82,24 @@ def plot_eta2(df: pd.DataFrame, ax=None, title: Optional[str] = None, label: Opt
     fig, ax = _axes(ax, (max(6.0, 0.28 * len(df) + 2), 3.6))
     x = np.arange(len(df))
     y, err = df["eta2"].to_numpy(), df["eta2_std"].fillna(0).to_numpy()
+    if label is None:
+        label = str(df["run"].iloc[0]) if "run" in df.columns else "η²"
     line = ax.plot(x, y, marker="o", ms=4, label=label)[0]
-    ax.fill_between(x, y - err, y + err, color=line.get_color(), alpha=0.2, linewidth=0)
-    ax.set_xticks(x, block_labels(list(df["module"])), rotation=90, fontsize=8)
+    if err.any():
+        # Only a measured spread gets a band (and a legend entry saying what it is).
+        ax.fill_between(x, y - err, y + err, color=line.get_color(), alpha=0.2, linewidth=0, label=f"{label}: ±1 s.d. over k-means restarts")
+    _block_ticks(ax, list(df["module"]))
     ax.set_xlabel("hidden state (stage.block; logits = model output)")
     ax.set_ylabel("η² = 1 − SSI/SST (unitless)")
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
-    if title is None:
+    if title is None and not ax.get_title():  # an overlay keeps the title the axes already has
         run = df["run"].iloc[0] if "run" in df.columns else "run"
         k = int(df["k"].iloc[0]) if "k" in df.columns else None
         title = f"Per-block η² of {run}" + (f" (k-means, k={k})" if k else "")
-    ax.set_title(title)
-    if label is not None:
-        ax.legend()
+    if title is not None:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
     return fig
 
 
@@ -79,8 +114,9 @@ def plot_compare(df: pd.DataFrame, ax=None, hue: str = "method", title: str = "P
     order = list(dict.fromkeys(df["module"]))
     pos = {m: i for i, m in enumerate(order)}
     data = df.assign(position=df["module"].map(pos))
-    sns.lineplot(data=data, x="position", y="eta2", hue=hue, marker="o", errorbar="sd", ax=ax)
-    ax.set_xticks(range(len(order)), block_labels(order), rotation=90, fontsize=8)
+    sns.lineplot(data=data, x="position", y="eta2", hue=hue, marker="o", errorbar="sd", ax=ax, **_hue_style(data, hue))
+    _name_band(ax, data, hue)
+    _block_ticks(ax, order)
     ax.set_xlabel("hidden state (stage.block; logits = model output)")
     ax.set_ylabel("η² = 1 − SSI/SST (unitless)")
     ax.set_ylim(0, 1.02)
@@ -95,9 +131,10 @@ def plot_delta(df: pd.DataFrame, ax=None, title: Optional[str] = None):
     fig, ax = _axes(ax, (max(7.0, 0.3 * df["module"].nunique() + 3), 4.0))
     order = list(dict.fromkeys(df["module"]))
     data = df.assign(position=df["module"].map({m: i for i, m in enumerate(order)}))
-    sns.lineplot(data=data, x="position", y="delta_eta2", hue="method", marker="o", errorbar="sd", ax=ax)
+    sns.lineplot(data=data, x="position", y="delta_eta2", hue="method", marker="o", errorbar="sd", ax=ax, **_hue_style(data, "method"))
+    _name_band(ax, data, "method")
     ax.axhline(0, color="black", lw=0.8)
-    ax.set_xticks(range(len(order)), block_labels(order), rotation=90, fontsize=8)
+    _block_ticks(ax, order)
     ax.set_xlabel("hidden state (stage.block; logits = model output)")
     ax.set_ylabel("Δη² against baseline (unitless)")
     ax.grid(alpha=0.3)
@@ -114,8 +151,10 @@ def plot_track(df: pd.DataFrame, ax=None, title: Optional[str] = None):
     sns.heatmap(table, ax=ax, vmin=0, vmax=1, cmap="viridis", cbar_kws={"label": "η² (unitless)"},
                 yticklabels=block_labels(order))
     ax.set_xlabel("epoch")
-    ax.set_ylabel("hidden state")
-    ax.set_title(title or "η² during training")
+    ax.set_ylabel("hidden state (stage.block; logits = model output)")
+    ax.tick_params(axis="y", labelrotation=0)  # seaborn turns the block names upright
+    runs = df["run"].unique() if "run" in df.columns else []
+    ax.set_title(title or ("η² during training" + (f": {runs[0]}" if len(runs) == 1 else "")))
     return fig
 
 
@@ -125,7 +164,9 @@ def plot_trajectories(df: pd.DataFrame, ax=None, hue: str = "method", title: str
     fig, ax = _axes(ax, (6.5, 4.0))
     blocks = df[df["module"] != "output"]
     mean = blocks.groupby(["run", hue, "epoch"], as_index=False)["eta2"].mean()
-    sns.lineplot(data=mean, x="epoch", y="eta2", hue=hue, marker="o", errorbar="sd", ax=ax)
+    sns.lineplot(data=mean, x="epoch", y="eta2", hue=hue, marker="o", errorbar="sd", ax=ax, **_hue_style(mean, hue))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _name_band(ax, mean, hue)
     ax.set_xlabel("epoch")
     ax.set_ylabel("mean η² over residual blocks (unitless)")
     ax.grid(alpha=0.3)

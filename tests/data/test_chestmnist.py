@@ -1,5 +1,4 @@
 import importlib
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -8,8 +7,7 @@ import torch
 
 from mixdiag.errors import DataError
 
-sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib leaves this folder off sys.path
-from medical_fixtures import write_chestmnist  # noqa: E402
+from medical_fixtures import write_chestmnist
 
 chestmnist = importlib.import_module("mixdiag.data.chestmnist")
 chestxray = importlib.import_module("mixdiag.data.chestxray")

@@ -1,6 +1,4 @@
 import importlib
-import sys
-from pathlib import Path
 
 import numpy as np
 import PIL.Image
@@ -9,8 +7,7 @@ import torch
 
 from mixdiag.errors import DataError
 
-sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib leaves this folder off sys.path
-from medical_fixtures import CHEST_ENTRIES, CHEST_TEST_PATIENTS, RGBA_IMAGE, chest_gray, rgba_gray, write_chestxray14  # noqa: E402
+from medical_fixtures import CHEST_ENTRIES, CHEST_TEST_PATIENTS, RGBA_IMAGE, chest_gray, rgba_gray, write_chestxray14
 
 chestxray = importlib.import_module("mixdiag.data.chestxray")
 

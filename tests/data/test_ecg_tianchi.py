@@ -1,6 +1,5 @@
 import importlib
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,8 +8,7 @@ import torch
 
 from mixdiag.errors import DataError
 
-sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib leaves this folder off sys.path
-from medical_fixtures import TIANCHI_CLASSES, TIANCHI_LABELS, tianchi_values, write_tianchi, write_tianchi_record  # noqa: E402
+from medical_fixtures import TIANCHI_CLASSES, TIANCHI_LABELS, tianchi_values, write_tianchi, write_tianchi_record
 
 ecg_tianchi = importlib.import_module("mixdiag.data.ecg_tianchi")
 

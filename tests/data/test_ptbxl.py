@@ -10,8 +10,7 @@ import torch
 
 from mixdiag.errors import DataError
 
-sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib leaves this folder off sys.path
-from medical_fixtures import PTBXL_RECORDS, STATEMENTS, ptbxl_signal, write_ptbxl, write_ptbxl_record, write_statements  # noqa: E402
+from medical_fixtures import PTBXL_RECORDS, STATEMENTS, ptbxl_signal, write_ptbxl, write_ptbxl_record, write_statements
 
 ptbxl = importlib.import_module("mixdiag.data.ptbxl")
 

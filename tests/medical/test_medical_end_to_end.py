@@ -6,7 +6,6 @@ what the models learn.
 """
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +18,7 @@ import mixdiag
 from mixdiag.cli.main import cli
 from mixdiag.training.metrics import predict
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "data"))  # --import-mode=importlib leaves tests/data off sys.path
-from medical_fixtures import write_chestmnist, write_chestxray14, write_ptbxl, write_tianchi  # noqa: E402
+from medical_fixtures import write_chestmnist, write_chestxray14, write_ptbxl, write_tianchi
 
 
 def write_chestmnist_dir(root: Path) -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import pickle
 import shutil
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -14,8 +13,7 @@ import torch
 
 from mixdiag.training.checkpoint import load_checkpoint, save_checkpoint
 
-sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib leaves this folder off sys.path
-from cli_support import Payload  # noqa: E402
+from cli_support import Payload
 
 
 @pytest.fixture(scope="session")

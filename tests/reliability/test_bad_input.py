@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib leaves this folder off sys.path
-from cli_support import error_line, invoke, run_cli, snapshot  # noqa: E402
+from cli_support import error_line, invoke, run_cli, snapshot
 
 P = "process"
 T = "--device cpu --out {work}/out"  # train: CPU, output in the scratch folder

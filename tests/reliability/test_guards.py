@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,8 +14,7 @@ from mixdiag import MixdiagError, train
 from mixdiag._io import atomic_path, write_directory
 from mixdiag.training.checkpoint import load_checkpoint, save_checkpoint
 
-sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib leaves this folder off sys.path
-from cli_support import error_line, invoke, snapshot  # noqa: E402
+from cli_support import error_line, invoke, snapshot
 
 
 def test_divergence_stops_naming_epoch_and_step_and_keeps_the_last_good_checkpoint(tmp_path, run):

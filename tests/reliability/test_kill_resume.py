@@ -22,8 +22,7 @@ from mixdiag.mixing import MixRandom
 from mixdiag.training.build import AUGMENT, MIXING, SHUFFLE, derive_seed
 from mixdiag.training.checkpoint import load_checkpoint, save_checkpoint
 
-sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib leaves this folder off sys.path
-from cli_support import ENV, MIXDIAG, run_cli, snapshot  # noqa: E402
+from cli_support import ENV, MIXDIAG, run_cli, snapshot
 
 PAUSED_TRAIN = Path(__file__).parent / "paused_train.py"
 STEPS_PER_EPOCH = 8  # 256 training samples in batches of 32

@@ -5,8 +5,6 @@ from __future__ import annotations
 import pickle
 import re
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,8 +12,7 @@ import torch
 import mixdiag
 from mixdiag.errors import CheckpointError
 
-sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib leaves this folder off sys.path
-from cli_support import Payload, error_line, invoke, run_cli, snapshot  # noqa: E402
+from cli_support import Payload, error_line, invoke, run_cli, snapshot
 
 
 def test_the_payload_runs_code_when_unpickled_unsafely(tmp_path):

@@ -5,13 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import matplotlib.pyplot as plt
-from matplotlib.backend_bases import FigureCanvasBase
 
 from mixdiag._io import atomic_path, check_writable
 from mixdiag.analysis.track import read_track
 from mixdiag.errors import MixdiagError
-from mixdiag.plots import plot_track
 
 
 @click.command("plot-track")
@@ -19,6 +16,12 @@ from mixdiag.plots import plot_track
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Image file: .png, .pdf, .svg... Default: <run>/eta2_track.png.")
 def plot_track_cmd(run, out):
     """Heatmap of η² per block and epoch, recorded by `mixdiag train --track-eta2`."""
+    # matplotlib only for this command: the other commands start faster without it.
+    import matplotlib.pyplot as plt
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from mixdiag.plots import plot_track
+
     out = Path(out) if out else Path(run) / "eta2_track.png"
     image_format = out.suffix.lstrip(".").lower()
     formats = FigureCanvasBase.get_supported_filetypes()

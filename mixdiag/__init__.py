@@ -18,7 +18,6 @@ import os
 # a user's own setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from . import plots  # noqa: E402
 from .analysis.compare import compare  # noqa: E402
 from .analysis.conflict import conflict  # noqa: E402
 from .analysis.report import eta2  # noqa: E402
@@ -49,3 +48,13 @@ __all__ = [
     "read_track",
     "train",
 ]
+
+
+def __getattr__(name: str):
+    # The plots pull in matplotlib and seaborn (about a second of imports): loaded on first
+    # use, so `mixdiag train` and scripts that only compute do not pay for them.
+    if name == "plots":
+        import importlib
+
+        return importlib.import_module(".plots", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

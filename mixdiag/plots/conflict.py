@@ -11,7 +11,7 @@ from typing import Optional
 import pandas as pd
 import seaborn as sns
 
-from .eta2 import _axes, _require, block_labels
+from .eta2 import _axes, _hue_style, _require, block_labels
 
 
 def _pair_names(df: pd.DataFrame) -> pd.Series:
@@ -61,7 +61,8 @@ def plot_decoupling_auc(df: pd.DataFrame, ax=None, hue: str = "method", title: s
     per_pair = df.drop_duplicates(["run", "label_a", "label_b"]) if "run" in df.columns else df
     data = per_pair.assign(pair=_pair_names(per_pair))
     fig, ax = _axes(ax, (max(6.0, 1.2 * data["pair"].nunique() + 3), 4.0))
-    sns.barplot(data=data, x="pair", y="decoupling_auc", hue=hue, errorbar="sd", ax=ax)
+    # The same colour per method as in the η² figures (seaborn would desaturate bars).
+    sns.barplot(data=data, x="pair", y="decoupling_auc", hue=hue, errorbar="sd", ax=ax, saturation=1, **_hue_style(data, hue))
     ax.axhline(0.5, color="black", lw=0.8, ls="--")
     ax.set_xlabel("label pair (a vs b)")
     ax.set_ylabel("AUC of σ(z_a) − σ(z_b), 'a only' vs 'b only'")
@@ -78,7 +79,7 @@ def plot_conflict_compare(df: pd.DataFrame, ax=None, hue: str = "method", title:
     mean = df.groupby(["run", hue, "block", "module"], as_index=False)["eta2"].mean()
     data, order = _positions(mean)
     fig, ax = _axes(ax, (max(7.0, 0.3 * len(order) + 3), 4.0))
-    sns.lineplot(data=data, x="position", y="eta2", hue=hue, marker="o", errorbar="sd", ax=ax)
+    sns.lineplot(data=data, x="position", y="eta2", hue=hue, marker="o", errorbar="sd", ax=ax, **_hue_style(data, hue))
     _block_axis(ax, order)
     ax.set_ylabel("mean label η² over pairs (unitless)")
     ax.set_title(title)

@@ -17,7 +17,15 @@ from matplotlib.colors import to_hex  # noqa: E402
 
 import mixdiag  # noqa: E402
 from mixdiag.analysis.compare import delta_eta2  # noqa: E402
-from mixdiag.plots import plot_compare, plot_delta, plot_eta2, plot_track, plot_trajectories  # noqa: E402
+from mixdiag.plots import (  # noqa: E402
+    plot_compare,
+    plot_conflict_compare,
+    plot_decoupling_auc,
+    plot_delta,
+    plot_eta2,
+    plot_track,
+    plot_trajectories,
+)
 
 MODULES = ["layer1.0", "layer1.1", "layer2.0", "layer2.1", "output"]
 MAKE_FIGURES = Path(__file__).resolve().parents[2] / "docs" / "make_figures.py"
@@ -102,6 +110,12 @@ def test_a_method_has_one_colour_in_every_figure():
     assert compare["flow"] == delta["flow"] == only_flow["flow"]
     assert compare["mixup"] == delta["mixup"]
     assert len(set(compare.values())) == 3
+    # The correlation-conflict figures use the same colours.
+    conflict = curves(methods=("mixup", "flow")).assign(label_a="a", label_b="b", decoupling_auc=0.7)
+    assert line_colours(plot_conflict_compare(conflict).axes[0]) == {m: compare[m] for m in ("mixup", "flow")}
+    bars = plot_decoupling_auc(conflict).axes[0]
+    bar_colours = {t.get_text(): to_hex(h.get_facecolor()) for t, h in zip(bars.get_legend().get_texts(), bars.get_legend().legend_handles)}
+    assert bar_colours == {m: compare[m] for m in ("mixup", "flow")}
 
 
 def test_overlaid_eta2_curves_keep_the_title_and_get_their_own_entries():

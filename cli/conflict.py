@@ -1,4 +1,4 @@
-"""``mixdiag conflict``."""
+"""``mixdiag conflict``; under ``torchrun`` every process takes a share and rank 0 writes."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from mixdiag import distributed
 from mixdiag._io import check_output_dir
 from mixdiag.analysis.conflict import conflict_result, write_conflict
 
@@ -31,7 +32,7 @@ def _pair(text: str) -> tuple[str, str]:
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu or cuda[:N].")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Output directory. Default: <run>/conflict-<split>.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
-def conflict_cmd(ckpt, pairs, given, out, force, **options):
+def conflict_cmd(ckpt, pairs, given, out, force, device, **options):
     """Correlation conflict: label η² of 'a only' vs 'b only' per hidden state, and decoupling AUC at the output."""
     ckpt = Path(ckpt)
     if out is None:
@@ -40,9 +41,14 @@ def conflict_cmd(ckpt, pairs, given, out, force, **options):
     out = Path(out)
     # Checked before the analysis too, so the computation is not wasted.
     check_output_dir(out, force)
-    result = conflict_result(ckpt, pairs=[_pair(p) for p in given] if given else pairs, **options)
-    write_conflict(result, out, force=force)
-    pairs_done, states = len(result.settings["pairs"]), result.table["module"].nunique()
-    click.echo(f"correlation conflict of {pairs_done} label pairs x {states} hidden states written to {out}")
-    for name in ("conflict.csv", "conflict.json", "conflict.png"):
-        click.echo(f"  {out / name}")
+    world, device = distributed.setup(device)
+    try:
+        result = conflict_result(ckpt, pairs=[_pair(p) for p in given] if given else pairs, device=device, **options)
+        write_conflict(result, out, force=force)
+    finally:
+        distributed.teardown()
+    if world.is_main:
+        pairs_done, states = len(result.settings["pairs"]), result.table["module"].nunique()
+        click.echo(f"correlation conflict of {pairs_done} label pairs x {states} hidden states written to {out}")
+        for name in ("conflict.csv", "conflict.json", "conflict.png"):
+            click.echo(f"  {out / name}")

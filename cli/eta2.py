@@ -1,4 +1,4 @@
-"""``mixdiag eta2``."""
+"""``mixdiag eta2``; under ``torchrun`` every process takes a share and rank 0 writes."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
+from mixdiag import distributed
 from mixdiag._io import check_output_dir
 from mixdiag.analysis import DEFAULT_SAMPLE_SIZE
+from mixdiag.analysis.kmeans import BACKENDS, DEFAULT_BACKEND
 from mixdiag.analysis.report import eta2_result, write_eta2
 
 from ._common import ByteSize, SampleSize
@@ -24,11 +26,13 @@ from ._common import ByteSize, SampleSize
 @click.option("--batch-size", type=int, default=256, show_default=True)
 @click.option("--max-memory", type=ByteSize(), default="2G", show_default=True, help="Bound on what the analysis holds at once (e.g. 2G, 512M).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fit sample and of k-means.")
+@click.option("--kmeans-backend", type=click.Choice(BACKENDS), default=DEFAULT_BACKEND, show_default=True,
+              help="Who runs the k-means iterations: FAISS, or pure torch on the model's device.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu or cuda[:N].")
 @click.option("--save-assignments", is_flag=True, help="Also write assignments.npz: the cluster of every sample per hidden state.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Output directory. Default: <run>/eta2-<split>.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
-def eta2_cmd(ckpt, out, force, **options):
+def eta2_cmd(ckpt, out, force, device, **options):
     """Per-block η² = 1 − SSI/SST of a k-means partition of every hidden state."""
     ckpt = Path(ckpt)
     if out is None:
@@ -37,8 +41,13 @@ def eta2_cmd(ckpt, out, force, **options):
     out = Path(out)
     # Checked before the analysis too, so a long computation is not wasted.
     check_output_dir(out, force)
-    result = eta2_result(ckpt, **options)
-    write_eta2(result, out, force=force)
-    click.echo(f"η² of {len(result.table)} hidden states written to {out}")
-    for name in ("eta2.csv", "eta2.json", "eta2.png") + (("assignments.npz",) if result.assignments else ()):
-        click.echo(f"  {out / name}")
+    world, device = distributed.setup(device)
+    try:
+        result = eta2_result(ckpt, device=device, **options)
+        write_eta2(result, out, force=force)
+    finally:
+        distributed.teardown()
+    if world.is_main:
+        click.echo(f"η² of {len(result.table)} hidden states written to {out}")
+        for name in ("eta2.csv", "eta2.json", "eta2.png") + (("assignments.npz",) if result.assignments else ()):
+            click.echo(f"  {out / name}")

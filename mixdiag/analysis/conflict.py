@@ -22,10 +22,16 @@ Clean labels for both the selection and the groups, because the question is whet
 representation separates the true abnormalities; on the test and validation splits the
 labels are clean anyway. The selection always reads the training labels, so the same run
 data give the same pairs whatever split is analysed (as long as the groups are big enough).
+
+Under ``torchrun`` the stream is sharded like η²'s (:mod:`~mixdiag.analysis.eta2`): each
+process runs its share of whole batches, all use rank 0's shift (the mean of the first
+batch, as in one process), the per-group statistics are summed across processes and the
+AUC scores gathered in row order; every process gets the whole table, rank 0 writes it.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -37,9 +43,12 @@ from scipy.special import expit
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
+from .. import distributed
+from .._device import resolve_device
 from .._io import write_directory, write_json
 from ..errors import MixdiagError
 from ..training.checkpoint import LoadedRun, file_sha256, load
+from ._shard import analysis_world, from_main, share, sum_across, together
 from .capture import OUTPUT, FeatureCapture, hidden_states
 from .eta2 import _numpy
 from .stats import ClusterStats
@@ -181,6 +190,7 @@ def compute_conflict(
     batch_size: int = 128,
     device: str | torch.device = "cpu",
     pooled: bool = False,
+    shard: bool = True,
 ) -> pd.DataFrame:
     """Label η² of every pair at every hidden state, and the decoupling AUC of every pair, in one pass.
 
@@ -193,6 +203,8 @@ def compute_conflict(
         batch_size: samples per forward pass.
         device: where the model runs.
         pooled: average block outputs over spatial positions instead of flattening them.
+        shard: in a joined process group of several processes, share the pass with the
+            other processes, which must make the same call; False computes it all here.
 
     Returns:
         One row per pair and hidden state, pairs in the given order and hidden states in
@@ -213,28 +225,39 @@ def compute_conflict(
     member = np.stack([only_a | only_b for only_a, only_b in groups])  # (P, N)
     rows = np.flatnonzero(member.any(axis=0))
     member, b_only = member[:, rows], np.stack([only_b for _, only_b in groups])[:, rows]
-    stats: dict[tuple[int, str], ClusterStats] = {}
+    device, world = resolve_device(device), analysis_world(shard)
+    mine = share(len(rows), batch_size, world)
     scores: list[list[np.ndarray]] = [[] for _ in pairs]
-    with FeatureCapture(model, _Rows(x, rows), transform, batch_size=batch_size, device=device, pooled=pooled) as batches:
-        start = 0
-        for feats in batches:
-            feats = {name: _numpy(f) for name, f in feats.items()}
-            stop = start + len(feats[OUTPUT])
-            if not stats:
-                # One shift per hidden state near the data (the first batch's mean), shared by all pairs.
-                for name in names:
-                    shift = feats[name].mean(axis=0, dtype=np.float64)
-                    stats.update({(i, name): ClusterStats(2, shift, name) for i in range(len(pairs))})
-            for i, p in enumerate(pairs):
-                take = member[i, start:stop]
-                if not take.any():
-                    continue
-                group = b_only[i, start:stop][take].astype(np.int64)  # 0: a only, 1: b only
-                for name in names:
-                    stats[i, name].update(feats[name][take], group)
-                prob = expit(feats[OUTPUT][take][:, [p.a, p.b]].astype(np.float64))
-                scores[i].append(prob[:, 0] - prob[:, 1])
-            start = stop
+    with FeatureCapture(model, _Rows(x, rows[mine]), transform, batch_size=batch_size, device=device, pooled=pooled) as capture:
+        batches = iter(capture)
+        with together(world):
+            first = next(batches, None)
+        # One shift per hidden state near the data (the first batch's mean), shared by all
+        # pairs and processes; rank 0 holds the first batch.
+        shifts = {name: _numpy(f).mean(axis=0, dtype=np.float64) for name, f in first.items()} if world.is_main else None
+        shifts = from_main(shifts, world)
+        stats = {(i, name): ClusterStats(2, shifts[name], name) for i in range(len(pairs)) for name in names}
+        with together(world):
+            start = mine.start
+            for feats in itertools.chain([first] if first is not None else [], batches):
+                feats = {name: _numpy(f) for name, f in feats.items()}
+                stop = start + len(feats[OUTPUT])
+                for i, p in enumerate(pairs):
+                    take = member[i, start:stop]
+                    if not take.any():
+                        continue
+                    group = b_only[i, start:stop][take].astype(np.int64)  # 0: a only, 1: b only
+                    for name in names:
+                        stats[i, name].update(feats[name][take], group)
+                    prob = expit(feats[OUTPUT][take][:, [p.a, p.b]].astype(np.float64))
+                    scores[i].append(prob[:, 0] - prob[:, 1])
+                start = stop
+    for s in stats.values():
+        for array in (s.counts, s.sums, s.sqnorms):
+            sum_across(array, world, device)
+    if world.size > 1:
+        # Shares are contiguous and in rank order: concatenated, the scores are in row order.
+        scores = [[part for theirs in gathered for part in theirs] for gathered in zip(*distributed.all_gather_objects(scores))]
     table = []
     for i, p in enumerate(pairs):
         labels = 1 - b_only[i][member[i]]  # 1: a only (the positive class), 0: b only
@@ -314,6 +337,7 @@ def conflict_result(
         "pooled": pooled,
         "batch_size": batch_size,
         "device": str(device_used),
+        "processes": distributed.world().size,
     }
     return ConflictResult(table[COLUMNS], settings)
 
@@ -343,7 +367,10 @@ def conflict(ckpt: str | Path | LoadedRun, **options) -> pd.DataFrame:
 
 
 def write_conflict(result: ConflictResult, out: str | Path, force: bool = False) -> list[Path]:
-    """Write ``conflict.csv``, ``conflict.json`` (settings) and ``conflict.png`` into ``out``; all or nothing."""
+    """Write ``conflict.csv``, ``conflict.json`` (settings) and ``conflict.png`` into ``out``; all or
+    nothing. Under several processes only rank 0 writes; the others return ``[]``."""
+    if not distributed.world().is_main:
+        return []
     import matplotlib.pyplot as plt
 
     from ..plots import plot_conflict

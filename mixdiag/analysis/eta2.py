@@ -12,9 +12,24 @@ unless the budget is tight) and runs the model once over every sample per group:
 The counts are exact per-cluster statistics, from which :func:`summarize` gives η²: SSI
 and SST always count all N samples, never only the fit sample. Nothing held grows with N
 (except the optional assignment record, 4 bytes per sample and hidden state).
-:func:`fit_blocks`, :func:`accumulate_stats` and :func:`summarize` are separate so that a
-multi-process run can fit once, accumulate per shard and all-reduce the
-:class:`~mixdiag.analysis.stats.ClusterStats` arrays before summarising.
+
+Assignment and counting run in float64 on the model's device. On CUDA float64 is slow
+next to float32 (1/64 of the rate on consumer GPUs), but moving every hidden state of every
+sample to the host would cost more than the products, and float32 would let near-ties and
+the sums depend on the batch; only the ``(k, D)`` sums of each batch cross to the host.
+
+Under ``torchrun`` (a joined process group of several processes) the work is sharded; the
+steps are separate (:func:`fit_blocks`, :func:`accumulate_stats`, :func:`summarize`) for
+this. Each process runs the model over its share of the fit rows (whole batches of the
+single-process sequence) into a zero-filled buffer of the full fit sample; a sum across
+processes completes the buffer on every process, exactly, in the single-process row order.
+Rank 0 fits and broadcasts the centroids, so every process assigns with the very centroids
+a single process would have fitted on that sample. Each process counts its share of the fit
+rows and streams its share of the other rows; the
+:class:`~mixdiag.analysis.stats.ClusterStats` arrays (and the assignments) are summed
+across processes before summarising. The table equals the single-process one up to the
+order of float64 additions, and every process returns it. Memory is planned per process,
+as for one process: each holds the full fit sample.
 """
 
 from __future__ import annotations
@@ -31,8 +46,20 @@ from torch import nn
 
 from .._device import resolve_device
 from ..errors import MixdiagError
+from ._shard import analysis_world, from_main, share, sum_across, together
 from .capture import FeatureCapture, hidden_states
-from .kmeans import DEFAULT_NITER, DEFAULT_NREDO, check_k, fit_bytes, fit_kmeans, nearest, one_thread, sample_order, use_faiss_gpu
+from .kmeans import (
+    DEFAULT_BACKEND,
+    DEFAULT_NITER,
+    DEFAULT_NREDO,
+    check_backend,
+    check_k,
+    fit_bytes,
+    fit_kmeans,
+    nearest,
+    one_thread,
+    sample_order,
+)
 from .stats import ClusterStats
 
 __all__ = [
@@ -84,7 +111,8 @@ def fit_blocks(
     seeds: Sequence[int],
     niter: int = DEFAULT_NITER,
     nredo: int = DEFAULT_NREDO,
-    gpu: Optional[int] = None,
+    backend: str = DEFAULT_BACKEND,
+    device: str | torch.device = "cpu",
 ) -> dict[str, BlockClusters]:
     """Fit k-means on the fit sample of every hidden state, once per seed.
 
@@ -92,7 +120,7 @@ def fit_blocks(
         samples: ``{name: (m, D) float32 fit sample}``; read, not modified.
         k: clusters per hidden state.
         seeds: one seed per restart.
-        niter, nredo, gpu: passed to :func:`~mixdiag.analysis.kmeans.fit_kmeans`.
+        niter, nredo, backend, device: passed to :func:`~mixdiag.analysis.kmeans.fit_kmeans`.
 
     Returns:
         ``{name: BlockClusters}`` in the order of ``samples``.
@@ -103,14 +131,17 @@ def fit_blocks(
         # become exactly 0 and are reported as such instead of as rounding noise.
         shift = np.asarray(sample).mean(axis=0, dtype=np.float64)
         centroids = np.stack(
-            [fit_kmeans(sample, k, shift=shift, seed=s, niter=niter, nredo=nredo, gpu=gpu, name=name) for s in seeds]
+            [
+                fit_kmeans(sample, k, shift=shift, seed=s, niter=niter, nredo=nredo, backend=backend, device=device, name=name)
+                for s in seeds
+            ]
         )
         fitted[name] = BlockClusters(name, shift, centroids)
     return fitted
 
 
 def _buffer(rows: int, dim: int) -> np.ndarray:
-    """An uninitialised float32 ``(rows, dim)`` array in its own anonymous mapping, advised
+    """A zero-filled float32 ``(rows, dim)`` array in its own anonymous mapping, advised
     for transparent huge pages where the OS offers them: a fit sample is about a GiB of
     fresh memory, and faulting it in 4 KiB pages took 3.6 s on the benchmark machine against
     1.1 s in 2 MiB pages. The mapping is released with the last reference to the array."""
@@ -128,6 +159,7 @@ def accumulate_stats(
     batches: Iterable[Mapping[str, object]],
     clusters: Mapping[str, BlockClusters],
     *,
+    device: str | torch.device = "cpu",
     labels_out: Optional[dict[str, list]] = None,
 ) -> dict[str, list[ClusterStats]]:
     """Assign every streamed sample to each restart's centroids and count it.
@@ -140,6 +172,8 @@ def accumulate_stats(
         batches: iterable of ``{name: (B, D) features}`` (tensors or arrays), e.g. a
             :class:`~mixdiag.analysis.capture.FeatureCapture`.
         clusters: the fitted clusterings, from :func:`fit_blocks`.
+        device: where rows are assigned and counted; features elsewhere are moved there
+            chunk by chunk.
         labels_out: when a dict, receives ``{name: [int32 labels of each batch]}`` of
             restart 0.
 
@@ -147,23 +181,24 @@ def accumulate_stats(
         ``{name: [ClusterStats of each restart]}``.
     """
     stats = {name: [ClusterStats(c.k, c.shift, name) for _ in c.centroids] for name, c in clusters.items()}
-    centroids = {name: torch.from_numpy(np.asarray(c.centroids, dtype=np.float64)) for name, c in clusters.items()}
+    centroids = {name: torch.as_tensor(np.asarray(c.centroids), dtype=torch.float64, device=device) for name, c in clusters.items()}
     norms = {name: (c * c).sum(dim=2).flatten() for name, c in centroids.items()}
     for batch in batches:
         # Drawing the next batch runs the model, with all threads, outside this block.
         with one_thread():
             for name, per_restart in stats.items():
                 features = batch[name]
+                features = features if isinstance(features, torch.Tensor) else torch.from_numpy(np.asarray(features))
                 # Row chunks small enough that the float64 copy stays in cache for the
                 # product, the norms and the sums that read it.
                 step = max(1, _CHUNK_BYTES // (8 * per_restart[0].dim))
                 for start in range(0, len(features), step):
-                    shifted = per_restart[0].shifted(features[start : start + step])
+                    shifted = per_restart[0].shifted(features[start : start + step].to(device))
                     labels = nearest(shifted, centroids[name], norms[name])[0]
                     for r, s in enumerate(per_restart):
                         s.add(shifted, labels[:, r])
                     if labels_out is not None:
-                        labels_out.setdefault(name, []).append(labels[:, 0].numpy().astype(np.int32))
+                        labels_out.setdefault(name, []).append(labels[:, 0].cpu().numpy().astype(np.int32))
     return stats
 
 
@@ -265,6 +300,8 @@ def compute_eta2(
     return_assignments: bool = False,
     niter: int = DEFAULT_NITER,
     nredo: int = DEFAULT_NREDO,
+    backend: str = DEFAULT_BACKEND,
+    shard: bool = True,
 ) -> pd.DataFrame | tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """η² of a k-means partition of every hidden state of ``model`` on inputs ``x``.
 
@@ -281,8 +318,8 @@ def compute_eta2(
             mean, ``eta2_std`` their population standard deviation (0.0 for one restart).
         seed: seeds the fit sample and the k-means initialisations.
         batch_size: samples per forward pass.
-        device: where the model runs; FAISS uses the GPU too when the device is CUDA and
-            FAISS has GPU support.
+        device: where the model runs, and the assignment and counting; the k-means fit
+            uses it as :func:`~mixdiag.analysis.kmeans.fit_kmeans` says.
         pooled: average over spatial positions instead of flattening.
         max_memory: bytes the analysis may hold at once: the float32 fit samples and one
             captured batch (4 bytes per row and feature), the centroids and sums (16 bytes
@@ -294,6 +331,12 @@ def compute_eta2(
         names: hidden states to measure (block names and/or ``"output"``); default all.
         return_assignments: also return restart 0's cluster of every sample.
         niter, nredo: Lloyd iterations and initialisations per k-means fit.
+        backend: who runs the k-means Lloyd iterations: ``"faiss"`` (the default when FAISS
+            is installed) or ``"torch"`` (any device); see :mod:`~mixdiag.analysis.kmeans`.
+        shard: in a joined process group of several processes (``torchrun``), share the
+            work with the other processes, which must make the same call (module
+            docstring); False computes everything in this process, e.g. when only one
+            rank calls.
 
     Returns:
         A DataFrame with one row per hidden state in network order and columns
@@ -313,13 +356,17 @@ def compute_eta2(
         raise MixdiagError(f"sample_size must be 'all' or an integer >= k={k}, got {sample_size!r}")
     if max_memory <= 0:
         raise MixdiagError(f"max_memory must be a positive number of bytes, got {max_memory}")
+    check_backend(backend)
     device = resolve_device(device)
-    gpu = use_faiss_gpu(device)
+    world = analysis_world(shard)
     everything = hidden_states(model)
     selected = hidden_states(model, names)
     dims = _probe_dims(model, x, transform, selected, device, pooled)
     want = n if sample_size == "all" else min(sample_size, n)
-    rows, groups = _plan(dims, want, sample_size, k, restarts, batch_size, max_memory)
+    with warnings.catch_warnings():
+        if not world.is_main:  # every process plans the same cut: one warning is enough
+            warnings.simplefilter("ignore")
+        rows, groups = _plan(dims, want, sample_size, k, restarts, batch_size, max_memory)
 
     # One random order for all hidden states; a hidden state cut by the budget takes a
     # prefix, so the others' rows do not depend on max_memory.
@@ -327,37 +374,51 @@ def compute_eta2(
     order = sample_order(n, want, sample_seed)
     seeds = [int(s) & 0x7FFFFFFF for s in fit_seed.generate_state(restarts)]
 
-    summaries, labels = {}, {name: np.empty(n, dtype=np.int32) for name in selected} if return_assignments else None
+    summaries, labels = {}, {name: np.zeros(n, dtype=np.int32) for name in selected} if return_assignments else None
     for group in groups:
         capture = dict(names=group, batch_size=batch_size, device=device, pooled=pooled)
         fit_rows = np.sort(order[: rows[group[0]]])
+        rest = np.setdiff1d(np.arange(n), fit_rows, assume_unique=True)
+        my_fit, my_rest = share(len(fit_rows), batch_size, world), share(len(rest), batch_size, world)
         samples = {name: _buffer(len(fit_rows), dims[name]) for name in group}
-        with FeatureCapture(model, x, transform, indices=fit_rows, **capture) as batches:
-            start = 0
+        with together(world), FeatureCapture(model, x, transform, indices=fit_rows[my_fit], **capture) as batches:
+            start = my_fit.start
             for feats in batches:
                 for name in group:
                     samples[name][start : start + len(feats[name])] = _numpy(feats[name])
                 start += len(feats[group[0]])
-        clusters = fit_blocks(samples, k, seeds=seeds, niter=niter, nredo=nredo, gpu=gpu)
-        # The fit rows are counted from memory rather than run through the model again.
-        kept = ({name: samples[name][i : i + batch_size] for name in group} for i in range(0, len(fit_rows), batch_size))
-        fit_labels = {} if labels is not None else None
-        stats = accumulate_stats(kept, clusters, labels_out=fit_labels)
-        del samples, kept  # the fit samples are the bulk of the budget
-        rest = np.setdiff1d(np.arange(n), fit_rows, assume_unique=True)
-        rest_labels = {} if labels is not None else None
-        if len(rest):
-            with FeatureCapture(model, x, transform, indices=rest, **capture) as batches:
-                streamed = accumulate_stats(batches, clusters, labels_out=rest_labels)
-            for name in group:
-                for mine, theirs in zip(stats[name], streamed[name]):
-                    mine.merge(theirs)
+        for name in group:
+            sum_across(samples[name], world, device)
+        clusters = None
+        with together(world):
+            # One process fits and sends its centroids: every process then assigns with the
+            # same centroids to the bit, whatever its hardware or thread count.
+            if world.is_main:
+                clusters = fit_blocks(samples, k, seeds=seeds, niter=niter, nredo=nredo, backend=backend, device=device)
+        clusters = from_main(clusters, world)
+        fit_labels, rest_labels = ({}, {}) if labels is not None else (None, None)
+        with together(world):
+            # The fit rows are counted from memory rather than run through the model again.
+            kept = ({name: samples[name][i : i + batch_size] for name in group} for i in range(my_fit.start, my_fit.stop, batch_size))
+            stats = accumulate_stats(kept, clusters, device=device, labels_out=fit_labels)
+            del samples, kept  # the fit samples are the bulk of the budget
+            if my_rest.stop > my_rest.start:
+                with FeatureCapture(model, x, transform, indices=rest[my_rest], **capture) as batches:
+                    streamed = accumulate_stats(batches, clusters, device=device, labels_out=rest_labels)
+                for name in group:
+                    for mine, theirs in zip(stats[name], streamed[name]):
+                        mine.merge(theirs)
+        for per_restart in stats.values():
+            for s in per_restart:
+                for array in (s.counts, s.sums, s.sqnorms):
+                    sum_across(array, world, device)
         summaries.update({name: summarize(s) for name, s in stats.items()})
         if labels is not None:
             for name in group:
-                labels[name][fit_rows] = np.concatenate(fit_labels[name])
-                if len(rest):
-                    labels[name][rest] = np.concatenate(rest_labels[name])
+                for where, parts in ((fit_rows[my_fit], fit_labels), (rest[my_rest], rest_labels)):
+                    if len(where):
+                        labels[name][where] = np.concatenate(parts[name])
+                sum_across(labels[name], world, device)
 
     table = pd.DataFrame([{"block": everything.index(name), "module": name, **summaries[name]} for name in selected])
     if return_assignments:

@@ -1,4 +1,4 @@
-"""k-means with FAISS: the fit, and the assignment of every sample to its centroids.
+"""k-means: the fit, with FAISS or pure torch, and the assignment of every sample to its centroids.
 
 The fit runs on a seeded uniform sample of rows (:func:`sample_order`); every sample is
 then assigned to the fitted centroids (:func:`nearest`, :func:`assign`) and counted
@@ -12,7 +12,8 @@ cheap and reads the full-dimensional sample only three times:
 1. the shifted sample is reduced to its leading :data:`PROJECTION_DIM` principal axes (a
    randomized range finder, two passes), where the k-means objective of a partition is the
    full one minus its part in the discarded, mostly isotropic, directions;
-2. FAISS runs Lloyd's algorithm from ``nredo`` k-means++ initialisations in that space;
+2. Lloyd's algorithm runs from ``nredo`` k-means++ initialisations in that space, by FAISS
+   or by the pure-torch backend (see :data:`BACKENDS`);
 3. the best few partitions they end in are compared by their exact SSI on the
    full-dimensional sample (one pass for all of them), and the best one's cluster means are
    the centroids.
@@ -28,6 +29,14 @@ the spread in float32 when features carry a large common offset. The fit works i
 assignments that are counted work in float64, so no near-tie depends on the batch. The
 full-dimensional arithmetic runs in torch (FAISS's exhaustive search is tuned for many
 centroids and was several times slower for k = 10).
+
+The two backends differ only in step 2. ``"faiss"`` runs FAISS's Lloyd iterations (on the
+GPU when FAISS has GPU support and the model is on CUDA). ``"torch"`` runs the same
+iterations in torch on any device, from the same initialisations: assign every row to its
+nearest centroid, replace each centroid by the mean of its rows, and split a cluster to
+refill an empty one by FAISS's rule. Where no cluster empties and no row ties, both end in
+the same partition; their centroids differ by rounding only (FAISS sums in float32, torch
+in float64). The projection, the initialisations and the final comparison are shared.
 """
 
 from __future__ import annotations
@@ -36,14 +45,20 @@ import contextlib
 import functools
 from typing import Iterator, Optional
 
-import faiss
 import numpy as np
 import torch
 
 from ..errors import MixdiagError
 from .stats import check_finite
 
+try:
+    import faiss
+except ImportError:  # the torch backend needs nothing beyond torch
+    faiss = None
+
 __all__ = [
+    "BACKENDS",
+    "DEFAULT_BACKEND",
     "DEFAULT_NITER",
     "DEFAULT_NREDO",
     "PROJECTION_DIM",
@@ -55,7 +70,11 @@ __all__ = [
     "one_thread",
     "assign",
     "use_faiss_gpu",
+    "check_backend",
 ]
+
+BACKENDS = ("faiss", "torch")
+DEFAULT_BACKEND = "faiss" if faiss is not None else "torch"
 
 # Lloyd iterations per initialisation, and initialisations, in the projected space. The
 # weakly clustered early blocks of a briefly trained PreAct-ResNet-32 have many local optima
@@ -80,6 +99,17 @@ _GPU_TEMP_MEMORY = 256 * 1024**2
 # Bytes of the chunk of rows worked on at once: bounds the temporaries and keeps the chunk
 # in cache between the products that read it.
 _CHUNK_BYTES = 8 * 1024**2
+# FAISS's relative perturbation of the two halves of a split cluster ("a bit above machine
+# epsilon for float16", Clustering.cpp).
+_SPLIT_EPS = 1 / 1024
+
+
+def check_backend(backend: str) -> None:
+    """Raise :class:`MixdiagError` unless ``backend`` is one of :data:`BACKENDS` and usable here."""
+    if backend not in BACKENDS:
+        raise MixdiagError(f"unknown k-means backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    if backend == "faiss" and faiss is None:
+        raise MixdiagError("the k-means backend 'faiss' needs FAISS, which is not installed; pip install faiss-cpu or use backend 'torch'")
 
 
 def check_k(k: int, n: int, what: str = "the data") -> None:
@@ -112,7 +142,7 @@ def _gpu_resources(device: int):
 def use_faiss_gpu(device: str | torch.device) -> int | None:
     """The CUDA device index FAISS should use next to a model on ``device``, or None for CPU."""
     device = torch.device(device)
-    if device.type != "cuda" or faiss.get_num_gpus() == 0:
+    if device.type != "cuda" or faiss is None or faiss.get_num_gpus() == 0:
         return None
     return torch.cuda.current_device() if device.index is None else device.index
 
@@ -179,14 +209,16 @@ def nearest(shifted: torch.Tensor, centroids: torch.Tensor, norms: Optional[torc
 def assign(features, centroids, *, shift: Optional[np.ndarray] = None) -> np.ndarray:
     """Index of the nearest centroid (squared L2, in float64) of every row of
     ``features − shift``, as int64 ``(B,)``; ``centroids`` are in shifted coordinates.
+    A tensor is assigned on its own device.
 
     >>> assign(np.array([[0.1], [0.9]]), np.array([[1.0], [0.0]])).tolist()
     [1, 0]
     """
     features = _tensor(features)
-    c = torch.as_tensor(np.asarray(centroids), dtype=torch.float64)[None]
-    shift = torch.zeros(features.shape[1], dtype=torch.float64) if shift is None else torch.as_tensor(np.asarray(shift), dtype=torch.float64)
-    return torch.cat([nearest(chunk, c)[0][:, 0] for _, chunk in _chunks(features, shift)]).numpy()
+    on = dict(dtype=torch.float64, device=features.device)
+    c = torch.as_tensor(np.asarray(centroids), **on)[None]
+    shift = torch.zeros(features.shape[1], **on) if shift is None else torch.as_tensor(np.asarray(shift), **on)
+    return torch.cat([nearest(chunk, c)[0][:, 0] for _, chunk in _chunks(features, shift)]).cpu().numpy()
 
 
 def _project(sample: torch.Tensor, shift: torch.Tensor, rng: np.random.Generator, name: str) -> np.ndarray:
@@ -282,6 +314,67 @@ def _faiss_kmeans(z: np.ndarray, init: np.ndarray, niter: int, gpu: int | None) 
     return faiss.vector_float_to_array(clustering.centroids).reshape(k, -1)
 
 
+def _torch_kmeans(z: torch.Tensor, init: torch.Tensor, niter: int, generator: torch.Generator) -> torch.Tensor:
+    """Centroids after ``niter`` Lloyd iterations on ``z`` from the centroids ``init``, on
+    ``z``'s device: FAISS's iterations (:func:`_faiss_kmeans`) in torch.
+
+    Each iteration assigns every row to its nearest centroid and moves every centroid to the
+    mean of its rows. A cluster left empty is refilled as FAISS's ``split_clusters`` does:
+    it takes a copy of the centroid of another cluster, picked with probability
+    proportional to that cluster's size minus one, and the two copies move apart by a
+    relative ±1/1024 in alternating coordinates. The pick is drawn from ``generator`` (a CPU
+    generator) instead of FAISS's own stream, and exactly in proportion instead of by
+    FAISS's cyclic scan, so after an empty cluster the two backends may part ways.
+    """
+    k, dim = init.shape
+    # +1, −1, +1, ... by coordinate: the new centroid gets (1 + ε·sign), the split one (1 − ε·sign).
+    sign = torch.ones(dim, device=z.device)
+    sign[1::2] = -1
+    wide = z.double()
+    centroids = init
+    for _ in range(niter):
+        labels = nearest(z, centroids[None])[0][:, 0]
+        counts = torch.bincount(labels, minlength=k)
+        sums = torch.zeros(k, dim, dtype=torch.float64, device=z.device).index_add_(0, labels, wide)
+        centroids = (sums / counts.clamp(min=1)[:, None]).float()
+        sizes = counts.double().cpu()
+        for ci in torch.nonzero(sizes == 0).flatten().tolist():
+            cj = int(torch.multinomial((sizes - 1).clamp(min=0), 1, generator=generator))
+            source = centroids[cj].clone()
+            centroids[ci] = source * (1 + _SPLIT_EPS * sign)
+            centroids[cj] = source * (1 - _SPLIT_EPS * sign)
+            sizes[ci] = sizes[cj] / 2
+            sizes[cj] -= sizes[ci]
+    return centroids
+
+
+def _faiss_partitions(z: np.ndarray, inits: np.ndarray, niter: int, gpu: int | None) -> list[tuple[float, np.ndarray]]:
+    """``(objective, labels)`` of the partition of ``z`` that FAISS's Lloyd iterations end in, per initialisation."""
+    index = faiss.IndexFlatL2(z.shape[1])
+    out = []
+    for init in inits:
+        index.reset()
+        index.add(_faiss_kmeans(z, init, niter, gpu))
+        dist, labels = index.search(z, 1)
+        out.append((float(dist.sum()), labels[:, 0]))
+    return out
+
+
+def _torch_partitions(z: np.ndarray, inits: np.ndarray, niter: int, device: torch.device, seed: int) -> list[tuple[float, np.ndarray]]:
+    """:func:`_faiss_partitions` with :func:`_torch_kmeans` on ``device``; ``seed`` seeds the cluster splits."""
+    rows = torch.from_numpy(z).to(device)
+    norms = (rows * rows).sum(dim=1)
+    generator = torch.Generator().manual_seed(seed)
+    out = []
+    # One thread for the reason _faiss_kmeans gives; on CUDA it only concerns the host.
+    with one_thread():
+        for init in inits:
+            centroids = _torch_kmeans(rows, torch.from_numpy(init).to(device), niter, generator)
+            labels, best = nearest(rows, centroids[None])
+            out.append((float((best[:, 0] + norms).clamp(min=0).sum()), labels[:, 0].cpu().numpy()))
+    return out
+
+
 def _canonical(labels: np.ndarray) -> np.ndarray:
     """The partition with clusters renumbered by first appearance: equal partitions compare equal."""
     present, first = np.unique(labels, return_index=True)
@@ -341,7 +434,8 @@ def fit_kmeans(
     seed: int = 0,
     niter: int = DEFAULT_NITER,
     nredo: int = DEFAULT_NREDO,
-    gpu: int | None = None,
+    backend: str = DEFAULT_BACKEND,
+    device: str | torch.device = "cpu",
     name: str = "features",
 ) -> np.ndarray:
     """Fit k-means on every row of ``sample − shift`` (see the module docstring for how).
@@ -357,7 +451,10 @@ def fit_kmeans(
         niter: Lloyd iterations per initialisation, in the projected space.
         nredo: k-means++ initialisations in the projected space; of the partitions they end
             in, the best few by the projected objective are compared on the full sample.
-        gpu: CUDA device index for FAISS, or None for CPU (see :func:`use_faiss_gpu`).
+        backend: who runs the Lloyd iterations: ``"faiss"`` or ``"torch"`` (module docstring).
+        device: where they run: the torch backend runs on it; FAISS uses the GPU when the
+            device is CUDA and FAISS has GPU support (:func:`use_faiss_gpu`), else the CPU.
+            Everything else runs on the CPU, where the sample is.
         name: the hidden state, for error messages.
 
     Returns:
@@ -367,20 +464,23 @@ def fit_kmeans(
     >>> np.sort(fit_kmeans(x, 2, shift=np.zeros(2))[:, 0]).tolist()
     [0.0, 1.0]
     """
+    check_backend(backend)
     sample = _tensor(sample).to(torch.float32)
     check_k(k, len(sample), f"the fit sample of {name!r}")
     shift = sample.mean(dim=0, dtype=torch.float64) if shift is None else torch.as_tensor(np.asarray(shift))
     shift = shift.to(torch.float32)
     rng = np.random.default_rng(seed)
     z = _project(sample, shift, rng, name)
-    index = faiss.IndexFlatL2(z.shape[1])
+    inits = _kmeans_pp(z, k, nredo, rng)
+    if backend == "faiss":
+        partitions = _faiss_partitions(z, inits, niter, use_faiss_gpu(device))
+    else:
+        # Drawn after the initialisations, so both backends start from the same ones.
+        partitions = _torch_partitions(z, inits, niter, torch.device(device), int(rng.integers(2**63)))
     candidates = {}
-    for init in _kmeans_pp(z, k, nredo, rng):
-        index.reset()
-        index.add(_faiss_kmeans(z, init, niter, gpu))
-        dist, labels = index.search(z, 1)
-        labels = _canonical(labels[:, 0])
-        candidates.setdefault(labels.tobytes(), (float(dist.sum()), labels))
+    for objective, labels in partitions:
+        labels = _canonical(labels)
+        candidates.setdefault(labels.tobytes(), (objective, labels))
     # The projected objective ranks partitions only roughly (the discarded directions carry
     # several per cent of the variance): the best few are compared on the full sample.
     best = sorted(candidates.values(), key=lambda c: c[0])[:_COMPARED]

@@ -4,7 +4,8 @@
 output on a data split, and returns a DataFrame in network order with the columns
 ``run, method, block, module, dim, n, k, eta2, eta2_std, ssi, sst``.
 :func:`write_eta2` writes ``eta2.csv``, ``eta2.json`` (settings and the checkpoint's
-hash), ``eta2.png`` and optionally ``assignments.npz``, all or nothing.
+hash), ``eta2.png`` and optionally ``assignments.npz``, all or nothing. Under ``torchrun``
+every process computes its share and gets the whole table; only rank 0 writes.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from .. import distributed
 from .._io import write_directory, write_json
 from ..errors import MixdiagError
 from ..training.checkpoint import LoadedRun, file_sha256, load
 from .eta2 import DEFAULT_SAMPLE_SIZE, compute_eta2
+from .kmeans import DEFAULT_BACKEND
 
 COLUMNS = ["run", "method", "block", "module", "dim", "n", "k", "eta2", "eta2_std", "ssi", "sst"]
 
@@ -47,6 +50,7 @@ def eta2_result(
     seed: int = 0,
     device: str = "auto",
     save_assignments: bool = False,
+    kmeans_backend: str = DEFAULT_BACKEND,
 ) -> Eta2Result:
     """Per-block η² of a checkpoint with its settings (see :func:`eta2` for the arguments)."""
     run = ckpt if isinstance(ckpt, LoadedRun) else load(ckpt, device=device)
@@ -59,6 +63,7 @@ def eta2_result(
     result = compute_eta2(
         run.model, x, run.dataset.normalize, k=k, sample_size=sample_size, restarts=restarts, seed=seed,
         batch_size=batch_size, device=device_used, pooled=pooled, max_memory=max_memory, return_assignments=save_assignments,
+        backend=kmeans_backend,
     )
     table, assignments = result if save_assignments else (result, {})
     table.insert(0, "method", run.method)
@@ -78,7 +83,9 @@ def eta2_result(
         "sample_size": sample_size,
         "pooled": pooled,
         "seed": seed,
+        "kmeans_backend": kmeans_backend,
         "device": str(device_used),
+        "processes": distributed.world().size,
     }
     return Eta2Result(table[COLUMNS], settings, assignments)
 
@@ -99,6 +106,7 @@ def eta2(ckpt: str | Path | LoadedRun, **options) -> pd.DataFrame:
         max_memory: bound in bytes on what the analysis holds at once.
         seed: seed of the fit samples and of k-means.
         device: where the model runs: ``auto``, ``cpu``, ``cuda``.
+        kmeans_backend: ``faiss`` or ``torch`` (see :mod:`mixdiag.analysis.kmeans`).
 
     Returns:
         DataFrame with one row per hidden state in network order.
@@ -110,7 +118,10 @@ def eta2(ckpt: str | Path | LoadedRun, **options) -> pd.DataFrame:
 
 
 def write_eta2(result: Eta2Result, out: str | Path, force: bool = False) -> list[Path]:
-    """Write ``eta2.csv``, ``eta2.json``, ``eta2.png`` (and ``assignments.npz``) into ``out``; all or nothing."""
+    """Write ``eta2.csv``, ``eta2.json``, ``eta2.png`` (and ``assignments.npz``) into ``out``; all or
+    nothing. Under several processes only rank 0 writes; the others return ``[]``."""
+    if not distributed.world().is_main:
+        return []
     import matplotlib.pyplot as plt
 
     from ..plots import plot_eta2

@@ -72,17 +72,20 @@ class ClusterStats:
         return int(self.counts.sum())
 
     def shifted(self, features) -> torch.Tensor:
-        """``features (B, D) − shift`` as a float64 tensor, converted and shifted in one step
-        (array or tensor input, any float dtype)."""
+        """``features (B, D) − shift`` as a float64 tensor on the features' device, converted
+        and shifted in one step (array or tensor input, any float dtype)."""
         x = features if isinstance(features, torch.Tensor) else torch.from_numpy(np.asarray(features))
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise ValueError(f"expected features (B, {self.dim}), got {tuple(x.shape)}")
-        return x.cpu() - self._shift
+        if self._shift.device != x.device:
+            self._shift = self._shift.to(x.device)
+        return x - self._shift
 
     def add(self, shifted: torch.Tensor, labels) -> None:
-        """Add a batch already shifted by :meth:`shifted` (float64 ``(B, D)``), with ``labels (B,)``."""
+        """Add a batch already shifted by :meth:`shifted` (float64 ``(B, D)`` on any device),
+        with ``labels (B,)``."""
         labels = labels if isinstance(labels, torch.Tensor) else torch.from_numpy(np.asarray(labels))
-        labels = labels.reshape(-1).to(torch.int64)
+        labels = labels.reshape(-1).to(shifted.device, torch.int64)
         if len(shifted) != len(labels):
             raise ValueError(f"{len(shifted)} rows but {len(labels)} labels")
         norms = (shifted * shifted).sum(dim=1)
@@ -92,10 +95,17 @@ class ClusterStats:
             raise _non_finite(self.name)
         if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= self.k):
             raise ValueError(f"labels must lie in 0..{self.k - 1}")
+        on_host = shifted.device.type == "cpu"
         # index_add_ sums each row into its cluster in one pass (a one-hot product costs k).
-        torch.from_numpy(self.sums).index_add_(0, labels, shifted)
-        torch.from_numpy(self.sqnorms).index_add_(0, labels, norms)
-        self.counts += np.bincount(labels.numpy(), minlength=self.k)
+        # A batch on another device is summed there: only its (k, D) sums cross to the host.
+        sums = torch.from_numpy(self.sums) if on_host else shifted.new_zeros(self.sums.shape)
+        sqnorms = torch.from_numpy(self.sqnorms) if on_host else shifted.new_zeros(self.sqnorms.shape)
+        sums.index_add_(0, labels, shifted)
+        sqnorms.index_add_(0, labels, norms)
+        if not on_host:
+            self.sums += sums.cpu().numpy()
+            self.sqnorms += sqnorms.cpu().numpy()
+        self.counts += torch.bincount(labels, minlength=self.k).cpu().numpy()
 
     def update(self, features, labels) -> None:
         """Add a batch: ``features (B, D)`` (array or tensor, any float dtype) with ``labels (B,)`` in ``0..k-1``."""

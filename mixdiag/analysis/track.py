@@ -30,7 +30,10 @@ def probe_indices(n: int, size: int, seed: int) -> torch.Tensor:
 
 def track_rows(model, x_probe: torch.Tensor, transform, *, k: int, seed: int, epoch: int, device) -> list[dict]:
     """One row per hidden state: ``epoch, block, module, dim, n, k, eta2, ssi, sst``."""
-    table = compute_eta2(model, x_probe, transform, k=min(k, len(x_probe)), sample_size="all", seed=seed, device=device, batch_size=256)
+    # Unsharded: under several training processes this process measures the small probe
+    # alone, whether one rank or all of them call, and never waits for the others.
+    table = compute_eta2(model, x_probe, transform, k=min(k, len(x_probe)), sample_size="all", seed=seed, device=device, batch_size=256,
+                         shard=False)
     table.insert(0, "epoch", epoch)
     return table.drop(columns=["eta2_std"]).to_dict("records")
 

@@ -5,6 +5,7 @@ from sklearn.datasets import load_digits
 import torch
 from sklearn.cluster import KMeans
 
+from mixdiag.analysis import kmeans
 from mixdiag.analysis.kmeans import PROJECTION_DIM, assign, check_k, fit_kmeans, nearest, sample_order
 from mixdiag.errors import MixdiagError
 
@@ -50,8 +51,9 @@ def test_fit_in_the_projected_space_recovers_the_clusters_of_many_features():
     np.testing.assert_allclose(c[order], exact, atol=2e-3)
 
 
+@pytest.mark.parametrize("backend", ["faiss", "torch"])
 @pytest.mark.parametrize("dims", [64, 256])
-def test_fit_is_within_one_percent_of_sklearn(dims):
+def test_fit_is_within_one_percent_of_sklearn(dims, backend):
     # digits (64 features, fitted directly) and a random 256-feature embedding of them
     # (fitted through the projection): the objective on the whole sample, against
     # scikit-learn's best of 10 k-means++ starts.
@@ -59,7 +61,7 @@ def test_fit_is_within_one_percent_of_sklearn(dims):
     if dims > 64:
         x = np.tanh(x @ np.random.default_rng(0).standard_normal((64, dims)) / 16)
     x = x.astype(np.float32)
-    centroids = fit_kmeans(x, 10, seed=0) + x.mean(axis=0, dtype=np.float64)
+    centroids = fit_kmeans(x, 10, seed=0, backend=backend) + x.mean(axis=0, dtype=np.float64)
     labels = assign(x, centroids - x.mean(axis=0, dtype=np.float64), shift=x.mean(axis=0, dtype=np.float64))
     ssi = sum(((x[labels == c] - x[labels == c].mean(axis=0)) ** 2).sum() for c in np.unique(labels))
     reference = KMeans(n_clusters=10, n_init=10, random_state=0).fit(x).inertia_
@@ -108,3 +110,58 @@ def test_non_finite_sample_raises_naming_the_block():
     x[3, 1] = np.nan
     with pytest.raises(MixdiagError, match="'layer1.1'.*NaN"):
         fit_kmeans(x, 2, name="layer1.1")
+
+
+def overlapping_blobs():
+    """Six Gaussian blobs in 8 dimensions that overlap enough for Lloyd to take many steps;
+    continuous values, so no row is ever equally near two centroids."""
+    rng = np.random.default_rng(4)
+    return blobs(300, rng.standard_normal((6, 8)) * 2.5, seed=5)
+
+
+def test_torch_and_faiss_lloyd_reach_the_same_partition_from_the_same_centroids():
+    x = overlapping_blobs()
+    rng = np.random.default_rng(6)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        init = x[rng.choice(len(x), 6, replace=False)]
+        by_faiss = kmeans._faiss_kmeans(x, init, 20, None)
+        by_torch = kmeans._torch_kmeans(torch.from_numpy(x), torch.from_numpy(init), 20, generator).numpy()
+        np.testing.assert_array_equal(assign(x, by_torch), assign(x, by_faiss))
+        # The same means, up to FAISS's float32 sums.
+        np.testing.assert_allclose(by_torch, by_faiss, atol=1e-4)
+        # And they moved: the iterations did the work, not the initialisation.
+        assert not np.array_equal(assign(x, init), assign(x, by_faiss))
+
+
+def test_backends_fit_the_same_partition():
+    x = overlapping_blobs()
+    fits = {b: fit_kmeans(x, 6, seed=2, niter=20, nredo=5, backend=b) for b in ("faiss", "torch")}
+    np.testing.assert_array_equal(assign(x, fits["torch"]), assign(x, fits["faiss"]))
+    np.testing.assert_array_equal(fit_kmeans(x, 6, seed=2, niter=20, nredo=5, backend="torch"), fits["torch"])
+
+
+@pytest.mark.parametrize("backend", ["faiss", "torch"])
+def test_an_empty_cluster_is_refilled_by_splitting_another(backend):
+    # Two blobs and a third initial centroid far from both: it gets no row in the first
+    # iteration and must take part of a blob instead of staying wasted.
+    x = blobs(200, np.array([[-10.0, 0.0], [10.0, 0.0]]), seed=0)
+    init = np.array([[-10.0, 0.0], [10.0, 0.0], [0.0, 1000.0]], dtype=np.float32)
+    if backend == "faiss":
+        centroids = kmeans._faiss_kmeans(x, init, 10, None)
+    else:
+        centroids = kmeans._torch_kmeans(torch.from_numpy(x), torch.from_numpy(init), 10, torch.Generator().manual_seed(0)).numpy()
+    assert np.abs(centroids).max() < 20
+    assert len(np.unique(assign(x, centroids))) == 3
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(MixdiagError, match="unknown k-means backend 'sklearn'"):
+        fit_kmeans(overlapping_blobs(), 6, backend="sklearn")
+
+
+def test_without_faiss_the_faiss_backend_is_refused_with_the_fix(monkeypatch):
+    monkeypatch.setattr(kmeans, "faiss", None)
+    with pytest.raises(MixdiagError, match="pip install faiss-cpu or use backend 'torch'"):
+        fit_kmeans(overlapping_blobs(), 6, backend="faiss")
+    assert kmeans.use_faiss_gpu("cpu") is None

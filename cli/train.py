@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from mixdiag import distributed
 from mixdiag.training import TrainConfig, train
 from mixdiag.training.config import SCHEDULES
 
@@ -27,7 +28,7 @@ _D = TrainConfig()
 @click.option("--beta", type=float, default=None, help="flow: weight of the clean loss (default 0).")
 @click.option("--gamma", type=float, default=None, help="flow-consistency: weight of the hidden-state penalty (default 1).")
 @click.option("--epochs", type=int, default=_D.epochs, show_default=True)
-@click.option("--batch-size", type=int, default=_D.batch_size, show_default=True)
+@click.option("--batch-size", type=int, default=_D.batch_size, show_default=True, help="Samples per step of all processes together.")
 @click.option("--lr", type=float, default=_D.lr, show_default=True, help="Peak SGD learning rate.")
 @click.option("--momentum", type=float, default=_D.momentum, show_default=True)
 @click.option("--weight-decay", type=float, default=_D.weight_decay, show_default=True)
@@ -38,6 +39,7 @@ _D = TrainConfig()
 @click.option("--corrupt-neg-pos", type=float, default=None, help="Multi-label: probability a negative label becomes positive.")
 @click.option("--augment/--no-augment", default=_D.augment, show_default=True, help="The dataset's augmentation (crop, flip, shift).")
 @click.option("--device", default=_D.device, show_default=True, help="auto (CUDA when available), cpu or cuda[:N].")
+@click.option("--sync-bn", is_flag=True, default=_D.sync_bn, help="torchrun on CUDA: BatchNorm over the global batch, not each process's.")
 @click.option("--track-eta2", type=int, default=_D.track_eta2, show_default=True, metavar="EVERY", help="Record per-block η² on a probe of the training data every EVERY epochs (0: off).")
 @click.option("--track-probe-size", type=int, default=_D.track_probe_size, show_default=True, help="Training samples in the η² probe.")
 @click.option("--track-k", type=int, default=_D.track_k, show_default=True, help="k of the tracked η².")
@@ -65,7 +67,12 @@ def train_cmd(ctx, dataset_options, mix_points, weights, alpha, per_sample_lambd
         if given & {"alpha", "per_sample_lambda", "mix_points", "weights", "beta", "gamma"}:
             given.add("method_options")
         settings = {k: v for k, v in settings.items() if k in given}
-    run = train(out=out, resume=resume, force=force, progress=progress, **settings)
+    try:
+        run = train(out=out, resume=resume, force=force, progress=progress, **settings)
+        if not distributed.world().is_main:
+            return
+    finally:
+        distributed.teardown()
     click.echo(f"run written to {run}")
     click.echo(f"  metrics: {run / 'metrics.jsonl'}")
     click.echo(f"  checkpoints: {run / 'checkpoints' / 'last.pt'}, {run / 'checkpoints' / 'best.pt'}")

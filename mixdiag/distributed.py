@@ -20,7 +20,18 @@ import torch.distributed as dist
 from ._device import resolve_device
 from .errors import MixdiagError
 
-__all__ = ["World", "setup", "teardown", "world", "launched", "all_reduce_sum", "all_gather_objects", "broadcast_object", "broadcast_tensors", "barrier"]
+__all__ = [
+    "World",
+    "setup",
+    "teardown",
+    "world",
+    "launched",
+    "all_reduce_sum",
+    "all_gather_objects",
+    "broadcast_object",
+    "broadcast_tensors",
+    "barrier",
+]
 
 
 @dataclass(frozen=True)
@@ -99,7 +110,7 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
 
 
 def all_gather_objects(obj) -> list:
-    """Every process's ``obj`` (picklable plain data), in rank order."""
+    """Every process's ``obj`` (picklable: plain data or CPU tensors), in rank order."""
     if not _active():
         return [obj]
     out = [None] * dist.get_world_size()

@@ -24,7 +24,9 @@ class TrainConfig:
         method: mixing method name (``erm``, ``mixup``, ``manifold``, ``flow``, ``flow-consistency``).
         method_options: method options (``alpha``, ``per_sample``, ``points``, ``weights``,
             ``beta``, ``gamma``); missing ones take the method's defaults.
-        epochs, batch_size, lr, momentum, weight_decay: SGD settings.
+        epochs, lr, momentum, weight_decay: SGD settings.
+        batch_size: samples per optimizer step over all processes of a run; each of N
+            processes takes ``batch_size / N``.
         schedule: ``cosine`` (default), ``step`` (×0.1 at ``milestones``, fractions of the
             run) or ``constant``.
         seed: seeds every generator of the run (data order, augmentation, mixing, init).
@@ -33,6 +35,8 @@ class TrainConfig:
         corrupt_pos_neg, corrupt_neg_pos: multi-label corruption rates (1→0, 0→1).
         augment: True to use the dataset's augmentation (crop, flip, shift).
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda[:N]``.
+        sync_bn: in a multi-process run, BatchNorm normalises over the global batch
+            (``nn.SyncBatchNorm``, CUDA only) instead of each process's own share.
         track_eta2: compute per-block η² on a probe subset every this many epochs (0: never).
         track_probe_size, track_k: probe size and k for that tracking.
     """
@@ -56,6 +60,7 @@ class TrainConfig:
     corrupt_neg_pos: Optional[float] = None
     augment: bool = True
     device: str = "auto"
+    sync_bn: bool = False
     track_eta2: int = 0
     track_probe_size: int = 1000
     track_k: int = 10

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from sklearn.metrics import average_precision_score, f1_score, precision_recall_curve, roc_auc_score
 
+from .. import distributed
+from ..distributed import World
 from ..mixing import as_targets, criterion_for
 
 
@@ -81,10 +83,21 @@ def best_threshold(logits: torch.Tensor, y: torch.Tensor) -> float:
     return float(thresholds[int(np.argmax(f1))])
 
 
-def _split_metrics(model, ds, split: str, device: torch.device, batch_size: int) -> tuple[dict, torch.Tensor]:
+def _predict_shared(model, x: torch.Tensor, transform, device: torch.device, batch_size: int, world: World) -> torch.Tensor:
+    """:func:`predict` with the rows split into contiguous shares, one per process of
+    ``world`` (every process holding the same weights); every process gets all logits."""
+    if world.size == 1:
+        return predict(model, x, transform, device, batch_size)
+    share = x[len(x) * world.rank // world.size : len(x) * (world.rank + 1) // world.size]
+    # A split smaller than the world leaves some processes without rows.
+    parts = distributed.all_gather_objects(predict(model, share, transform, device, batch_size) if len(share) else None)
+    return torch.cat([part for part in parts if part is not None])
+
+
+def _split_metrics(model, ds, split: str, device: torch.device, batch_size: int, world: World = World()) -> tuple[dict, torch.Tensor]:
     """The split's metrics (unprefixed) and its logits."""
     x, y = ds.split(split)
-    logits = predict(model, x, ds.normalize, device, batch_size)
+    logits = _predict_shared(model, x, ds.normalize, device, batch_size, world)
     loss = float(criterion_for(ds.multilabel)(logits, as_targets(y, ds.num_classes)))
     if not ds.multilabel:
         return {"loss": loss, "accuracy": float((logits.argmax(1) == y).double().mean())}, logits
@@ -99,8 +112,11 @@ def evaluate(model, ds, split: str, device: torch.device, batch_size: int = 512)
     return {f"{split}_{k}": v for k, v in _split_metrics(model, ds, split, device, batch_size)[0].items()}
 
 
-def evaluate_epoch(model, ds, device: torch.device, batch_size: int = 512) -> dict:
+def evaluate_epoch(model, ds, device: torch.device, batch_size: int = 512, world: World = World()) -> dict:
     """The metrics of one epoch: validation (when the dataset has it) and test.
+
+    The processes of ``world`` (a multi-process run, all holding the same weights) each
+    predict a share of every split and all compute the metrics of the gathered logits.
 
     For multi-label data with a validation split, adds ``val_threshold`` (the global
     threshold that maximises validation micro-F1, :func:`best_threshold`) and
@@ -109,9 +125,9 @@ def evaluate_epoch(model, ds, device: torch.device, batch_size: int = 512) -> di
     record = {}
     val_logits = None
     if ds.x_val is not None:
-        metrics, val_logits = _split_metrics(model, ds, "val", device, batch_size)
+        metrics, val_logits = _split_metrics(model, ds, "val", device, batch_size, world)
         record.update({f"val_{k}": v for k, v in metrics.items()})
-    metrics, test_logits = _split_metrics(model, ds, "test", device, batch_size)
+    metrics, test_logits = _split_metrics(model, ds, "test", device, batch_size, world)
     record.update({f"test_{k}": v for k, v in metrics.items()})
     if ds.multilabel and val_logits is not None:
         threshold = best_threshold(val_logits, ds.y_val)

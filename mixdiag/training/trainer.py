@@ -11,6 +11,14 @@ own derivation disagrees (a checkpoint from a mixdiag that derived seeds differe
 Each epoch ends with ``best.pt`` (when improved), then ``last.pt``, then the metrics line
 and the η² track; ``last.pt`` is the truth and everything else is rebuilt from it on
 resume, so a kill between any two of these writes neither loses nor duplicates an epoch.
+
+Under ``torchrun`` every process runs :func:`train` with DistributedDataParallel. The
+global batch (``batch_size``) is split evenly over the processes: each epoch's shuffled
+order, the same on every process, is cut into global batches and each process takes its
+contiguous share of every batch. Augmentation and mixing draw from streams of their own
+per process (rank 0's are a single-process run's). BatchNorm normalises over each
+process's share unless ``sync_bn``. All processes evaluate a share of the evaluation data;
+rank 0 alone measures the tracked η² and writes the run directory.
 """
 
 from __future__ import annotations
@@ -21,17 +29,21 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from .._device import resolve_device
+from .. import distributed
 from .._io import append_jsonl, atomic_path, check_writable, remove_stale_temps, write_json, write_jsonl
 from ..data.augment import augment_batch
+from ..distributed import World
 from ..errors import CheckpointError, MixdiagError
 from ..mixing import MixRandom, as_targets, create_method, criterion_for
 from .build import AUGMENT, MIXING, PROBE, SHUFFLE, build_dataset, build_model, derive_seed, model_spec
@@ -101,6 +113,10 @@ def train(
             (continue it, with its own saved settings) or ``force`` (replace it).
         progress: show a progress bar; default: only when stderr is a terminal.
 
+    Called in every process of a ``torchrun`` launch, it joins the process group (and
+    leaves it joined, see :func:`mixdiag.distributed.teardown`) and trains them together;
+    every process returns once rank 0 has written the run.
+
     Returns:
         The run directory.
     """
@@ -115,13 +131,16 @@ def train(
         config = config or TrainConfig(**settings)
     config.validate()
 
-    device = resolve_device(config.device)
+    world, device = distributed.setup(config.device)
+    _check_world(config, world, device)
     ds = build_dataset(config)
     method = create_method(config.method, **config.method_options)
     model_name, model_kwargs = model_spec(config, ds)
     model = build_model(model_name, model_kwargs, config.seed).to(device)
     if device.type == "cuda" and ds.ndim == 2:
         model = model.to(memory_format=torch.channels_last)
+    if config.sync_bn and world.size > 1:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     criterion = criterion_for(ds.multilabel)
     _preflight(model, method, ds, criterion, device)
@@ -129,16 +148,127 @@ def train(
     history, track, best = [], [], -math.inf
     if state is not None:
         # Before anything is written: a checkpoint that does not belong here leaves the run as it was.
-        _restore(out / "checkpoints" / "last.pt", state, config, model_name, model_kwargs, model, optimizer)
+        _restore(out / "checkpoints" / "last.pt", state, config, model_name, model_kwargs, model, optimizer, world)
         history, track, best = list(state["history"]), list(state["track"]), float(state["best"])
+    # Rank 0 alone measures the probe: every process holds the same weights.
+    tracker = _Tracker(ds, config, device) if config.track_eta2 and world.is_main else None
+    # Every process has checked and read the old run before rank 0 changes it.
+    distributed.barrier()
+    if world.is_main:
+        _start_run_dir(out, replace, config, model_name, model_kwargs, ds, history, tracker, track)
 
+    x_train, y_train = ds.x_train, ds.y_train
+    if device.type != "cpu" and x_train.element_size() * x_train.nelement() <= _RESIDENT_BYTES:
+        x_train, y_train = x_train.to(device), y_train.to(device)
+    key = headline(ds)
+    select_split = "val" if ds.x_val is not None else "test"
+    show = (sys.stderr.isatty() if progress is None else progress) and world.is_main
+
+    for epoch in range(len(history), config.epochs):
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * _lr_factor(config, epoch)
+        started = time.perf_counter()
+        # A new DDP every epoch: after its first step DDP regroups the gradients it sums in one
+        # collective, which with more than 2 processes changes the order gloo adds them in;
+        # starting each epoch from the same grouping, a resumed run adds as the uninterrupted one.
+        loss_of = _loss_module(model, method, criterion, world, device)
+        train_loss = _train_epoch(loss_of, model, ds, x_train, y_train, optimizer, config, epoch, device, world, show)
+        # DDP hands rank 0's buffers (BatchNorm statistics) to the others before each step;
+        # once more now, and every process holds the weights rank 0 evaluates and saves.
+        distributed.broadcast_tensors(model.buffers())
+        _check_finite_weights(model, epoch)
+        record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "train_loss": train_loss}
+        record.update(evaluate_epoch(model, ds, device, world=world))
+        record["epoch_seconds"] = time.perf_counter() - started
+        history.append(record)
+        tracked = tracker is not None and ((epoch + 1) % config.track_eta2 == 0 or epoch + 1 == config.epochs)
+        if tracked:
+            track.extend(tracker.rows(model, epoch + 1))
+        score = record[f"{select_split}_{key}"]
+        improved = not math.isnan(score) and score > best
+        best = max(best, score) if improved else best
+        if not world.is_main:
+            continue
+        ckpt = {
+            "config": config.to_dict(),
+            "model_name": model_name,
+            "model_kwargs": model_kwargs,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "epoch": epoch + 1,
+            "history": history,
+            "track": track,
+            "best": best,
+            "selected_on": f"{select_split}_{key}",
+            "world_size": world.size,
+            "rng": _random_state(_epoch_random(config.seed, epoch + 1)),
+        }
+        if world.size > 1:
+            ckpt["rng_other_ranks"] = [_random_state(_epoch_random(config.seed, epoch + 1, r)) for r in range(1, world.size)]
+        # best.pt before last.pt: a kill in between replays this epoch, which rewrites best.pt;
+        # the other order would leave a last.pt whose ``best`` no later epoch beats.
+        if improved:
+            save_checkpoint(out / "checkpoints" / "best.pt", ckpt)
+        save_checkpoint(out / "checkpoints" / "last.pt", ckpt)
+        append_jsonl(out / "metrics.jsonl", record)
+        if tracked:
+            tracker.write(out, track)
+    # No process returns before rank 0's files are complete.
+    distributed.barrier()
+    return out
+
+
+def _check_world(config: TrainConfig, world: World, device: torch.device) -> None:
+    """Refuse settings that do not fit the processes of the run."""
+    if config.batch_size % world.size:
+        raise MixdiagError(
+            f"--batch-size {config.batch_size} does not split evenly over {world.size} processes; "
+            f"give a multiple of {world.size} (it is the global batch, each process takes batch-size / {world.size})"
+        )
+    if config.batch_size // world.size < 2:
+        raise MixdiagError(f"--batch-size {config.batch_size} leaves fewer than 2 samples per process; give at least {2 * world.size}")
+    if config.sync_bn and world.size > 1 and device.type != "cuda":
+        raise MixdiagError(
+            "--sync-bn needs CUDA: torch's SyncBatchNorm does not run on the CPU; "
+            "drop --sync-bn (each process then normalises over its own share of the batch)"
+        )
+
+
+class _Loss(nn.Module):
+    """A training step's loss as one module call.
+
+    Mixing methods run the model through ``forward_to``, ``forward_from`` and
+    ``forward_points``, which DistributedDataParallel does not see; as the forward of this
+    module, the whole loss is one DDP forward, so DDP syncs buffers before it and averages
+    every gradient its backward produces.
+    """
+
+    def __init__(self, model: nn.Module, method, criterion):
+        super().__init__()
+        self.model, self.method, self.criterion = model, method, criterion
+
+    def forward(self, x: torch.Tensor, targets: torch.Tensor, rnd: MixRandom) -> torch.Tensor:
+        return self.method.loss(self.model, x, targets, self.criterion, rnd)
+
+
+def _loss_module(model: nn.Module, method, criterion, world: World, device: torch.device) -> nn.Module:
+    """``(x, targets, rnd) -> loss`` for ``model``, under DDP when the run has several processes."""
+    if world.size == 1:
+        return _Loss(model, method, criterion)
+    # Every method runs every parameter in every step (manifold mixup splits the network at
+    # its point, but runs all of it), so DDP needs no search for unused parameters.
+    return DistributedDataParallel(_Loss(model, method, criterion), device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def _start_run_dir(out: Path, replace: bool, config: TrainConfig, model_name: str, model_kwargs: dict, ds, history, tracker, track) -> None:
+    """Replace an old run if asked, clear a killed run's temporaries and write the run's
+    settings, its corruption record and the metrics and track of the epochs done so far."""
     if replace:
         # Renamed first, so a kill while deleting leaves no half-deleted run at ``out``.
         old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
         out.replace(old)
         shutil.rmtree(old)
     out.mkdir(parents=True, exist_ok=True)
-    tracker = _Tracker(ds, config, device) if config.track_eta2 else None
     written = ["config.json", "metrics.jsonl", "corruption.npz", "checkpoints/last.pt", "checkpoints/best.pt"]
     for name in written + ([tracker.file] if tracker else []):
         remove_stale_temps(out / name)
@@ -151,52 +281,6 @@ def train(
     write_jsonl(out / "metrics.jsonl", history)
     if tracker:
         tracker.write(out, track)
-
-    x_train, y_train = ds.x_train, ds.y_train
-    if device.type != "cpu" and x_train.element_size() * x_train.nelement() <= _RESIDENT_BYTES:
-        x_train, y_train = x_train.to(device), y_train.to(device)
-    key = headline(ds)
-    select_split = "val" if ds.x_val is not None else "test"
-    show = sys.stderr.isatty() if progress is None else progress
-
-    for epoch in range(len(history), config.epochs):
-        for group in optimizer.param_groups:
-            group["lr"] = config.lr * _lr_factor(config, epoch)
-        started = time.perf_counter()
-        train_loss = _train_epoch(model, method, ds, x_train, y_train, criterion, optimizer, config, epoch, device, show)
-        _check_finite_weights(model, epoch)
-        record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "train_loss": train_loss}
-        record.update(evaluate_epoch(model, ds, device))
-        record["epoch_seconds"] = time.perf_counter() - started
-        history.append(record)
-        tracked = tracker is not None and ((epoch + 1) % config.track_eta2 == 0 or epoch + 1 == config.epochs)
-        if tracked:
-            track.extend(tracker.rows(model, epoch + 1))
-        score = record[f"{select_split}_{key}"]
-        improved = not math.isnan(score) and score > best
-        best = max(best, score) if improved else best
-        ckpt = {
-            "config": config.to_dict(),
-            "model_name": model_name,
-            "model_kwargs": model_kwargs,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "epoch": epoch + 1,
-            "history": history,
-            "track": track,
-            "best": best,
-            "selected_on": f"{select_split}_{key}",
-            "rng": _random_state(_epoch_random(config.seed, epoch + 1)),
-        }
-        # best.pt before last.pt: a kill in between replays this epoch, which rewrites best.pt;
-        # the other order would leave a last.pt whose ``best`` no later epoch beats.
-        if improved:
-            save_checkpoint(out / "checkpoints" / "best.pt", ckpt)
-        save_checkpoint(out / "checkpoints" / "last.pt", ckpt)
-        append_jsonl(out / "metrics.jsonl", record)
-        if tracked:
-            tracker.write(out, track)
-    return out
 
 
 class _Tracker:
@@ -245,16 +329,24 @@ def _resume_state(out: Path, requested: dict) -> tuple[TrainConfig, Optional[dic
     return config, (load_checkpoint(last) if last.exists() else None)
 
 
-def _restore(path: Path, state: dict, config: TrainConfig, model_name: str, model_kwargs: dict, model, optimizer) -> None:
+def _restore(path: Path, state: dict, config: TrainConfig, model_name: str, model_kwargs: dict, model, optimizer, world: World) -> None:
     """Load a resumed run's checkpoint into ``model`` and ``optimizer``, after checking it belongs to the run."""
     own = {k: v for k, v in config.to_dict().items() if k != "epochs"}
-    theirs = {k: v for k, v in state["config"].items() if k != "epochs"}
+    # Through TrainConfig, so settings added since the checkpoint was written take their defaults.
+    theirs = {k: v for k, v in TrainConfig.from_dict(state["config"]).to_dict().items() if k != "epochs"}
     if theirs != own or (state["model_name"], state["model_kwargs"]) != (model_name, model_kwargs):
         raise CheckpointError(
             f"{path} was not written by the run in {path.parent.parent} (its settings or model differ); "
             "restore the run's own last.pt or start a new run"
         )
-    missing = [k for k in ("optimizer", "history", "track", "best", "rng") if k not in state]
+    trained_by = state.get("world_size", 1)  # checkpoints from before multi-process training lack it
+    if trained_by != world.size:
+        raise CheckpointError(
+            f"{path} was trained by {_processes(trained_by)} and this resume runs {_processes(world.size)}; resume it with "
+            f"{_processes(trained_by)} ({_launch(trained_by)}), since another number changes every batch and random stream"
+        )
+    needed = ("optimizer", "history", "track", "best", "rng") + (("rng_other_ranks",) if world.size > 1 else ())
+    missing = [k for k in needed if k not in state]
     if missing or len(state["history"]) != state["epoch"]:
         raise CheckpointError(f"{path} lacks what resuming needs ({', '.join(missing) or 'a history of every epoch'}); start a new run")
     restore_weights(model, state, path)
@@ -262,7 +354,8 @@ def _restore(path: Path, state: dict, config: TrainConfig, model_name: str, mode
         optimizer.load_state_dict(state["optimizer"])
     except (ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{path} holds an optimizer state that does not fit the model; start a new run") from exc
-    if not _same_state(state["rng"], _random_state(_epoch_random(config.seed, state["epoch"]))):
+    saved_rng = state["rng_other_ranks"][world.rank - 1] if world.rank else state["rng"]
+    if not _same_state(saved_rng, _random_state(_epoch_random(config.seed, state["epoch"], world.rank))):
         raise CheckpointError(
             f"{path} holds random-generator states this mixdiag does not derive from seed {config.seed} for epoch {state['epoch'] + 1}, "
             "so the resumed run would differ from an uninterrupted one; resume with the mixdiag version that wrote it"
@@ -285,12 +378,24 @@ def _preflight(model, method, ds, criterion, device: torch.device) -> None:
         model.train()
 
 
-def _epoch_random(seed: int, epoch: int) -> dict:
-    """The generators of (0-based) ``epoch``: data order, augmentation and mixing."""
+def _processes(n: int) -> str:
+    return f"{n} process" + ("es" if n > 1 else "")
+
+
+def _launch(n: int) -> str:
+    """The command that starts ``n`` training processes on one machine."""
+    return f"torchrun --nproc_per_node={n} --no-python mixdiag train ..." if n > 1 else "plain mixdiag train"
+
+
+def _epoch_random(seed: int, epoch: int, rank: int = 0) -> dict:
+    """The generators of (0-based) ``epoch`` on process ``rank``: data order (the same on
+    every process), augmentation and mixing (each process its own)."""
+    # Rank 0 derives a single-process run's streams, so those runs and their checkpoints stay as they were.
+    own = (rank,) if rank else ()
     return {
         "shuffle": torch.Generator().manual_seed(derive_seed(seed, epoch, SHUFFLE)),
-        "augment": torch.Generator().manual_seed(derive_seed(seed, epoch, AUGMENT)),
-        "mixing": MixRandom(derive_seed(seed, epoch, MIXING)),
+        "augment": torch.Generator().manual_seed(derive_seed(seed, epoch, AUGMENT, *own)),
+        "mixing": MixRandom(derive_seed(seed, epoch, MIXING, *own)),
     }
 
 
@@ -323,16 +428,32 @@ def _kept(epoch: int) -> str:
     return f"checkpoints/last.pt keeps epoch {epoch}" if epoch else "no checkpoint was written"
 
 
-def _train_epoch(model, method, ds, x_train, y_train, criterion, optimizer, config, epoch, device, show) -> float:
-    """One pass over the shuffled training data; returns the mean training loss."""
+def _shares(order: torch.Tensor, batch_size: int, world: World) -> list[torch.Tensor]:
+    """This process's samples of every step: its contiguous share of each global batch of ``order``.
+
+    All shares are the same size, so DDP's average of the processes' mean losses is the mean
+    over the global batch: the last, short batch leaves out its remainder modulo the number
+    of processes, and it is dropped whole when it would give a process fewer than 2 samples
+    (BatchNorm cannot train on one and mixing needs a pair). The order is reshuffled every
+    epoch, so no sample is left out for good; every process runs the same number of steps.
+    """
+    shares = []
+    for start in range(0, len(order), batch_size):
+        per_process = min(batch_size, len(order) - start) // world.size
+        if per_process >= 2:
+            first = start + world.rank * per_process
+            shares.append(order[first : first + per_process])
+    return shares
+
+
+def _train_epoch(loss_of, model, ds, x_train, y_train, optimizer, config, epoch, device, world: World, show) -> float:
+    """One pass over the shuffled training data; returns the mean training loss over all processes."""
     model.train()
-    n = len(x_train)
-    random = _epoch_random(config.seed, epoch)
-    order = torch.randperm(n, generator=random["shuffle"])
+    random = _epoch_random(config.seed, epoch, world.rank)
+    order = torch.randperm(len(x_train), generator=random["shuffle"])
     aug_gen, rnd = random["augment"], random["mixing"]
-    # Drop a last batch of one sample: BatchNorm cannot train on it and mixing needs a pair.
-    batches = [order[i : i + config.batch_size] for i in range(0, n, config.batch_size) if n - i >= 2]
-    total, count = 0.0, 0
+    batches = _shares(order, config.batch_size, world)
+    total, count = 0.0, 0.0
     channels_last = device.type == "cuda" and ds.ndim == 2
     for step, idx in enumerate(tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not show, leave=False)):
         idx = idx.to(x_train.device)
@@ -343,15 +464,23 @@ def _train_epoch(model, method, ds, x_train, y_train, criterion, optimizer, conf
             x = x.contiguous(memory_format=torch.channels_last)
         targets = as_targets(y_train[idx].to(device), ds.num_classes)
         with _autocast(device):
-            loss = method.loss(model, x, targets, criterion, rnd)
-        if not torch.isfinite(loss):
+            loss = loss_of(x, targets, rnd)
+        # Summed over the processes before the check, so all of them stop at the same step
+        # rather than some waiting forever in the backward pass for one that stopped.
+        summed = torch.tensor([float(loss.detach()) * len(idx), len(idx)], dtype=torch.float64, device=device)
+        step_total, step_count = distributed.all_reduce_sum(summed).tolist()
+        if not math.isfinite(step_total):
             raise MixdiagError(
-                f"training diverged: the loss is {loss.item()} at epoch {epoch + 1}, step {step + 1} of {len(batches)}; "
+                f"training diverged: the loss is {step_total / step_count} at epoch {epoch + 1}, step {step + 1} of {len(batches)}; "
                 f"{_kept(epoch)}; lower --lr and start again with --force"
             )
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        with warnings.catch_warnings():
+            # The weight gradients of 1x1 convolutions have strides that differ from their
+            # parameters' only along size-1 dimensions (the same memory layout); DDP warns anyway.
+            warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+            loss.backward()
         optimizer.step()
-        total += float(loss.detach()) * len(idx)
-        count += len(idx)
+        total += step_total
+        count += step_count
     return total / count

@@ -164,3 +164,30 @@ def test_memory_budget_cuts_the_sample_or_refuses(net, digits):
     for bad in [{"sample_size": "most"}, {"sample_size": 3}, {"restarts": 0}, {"max_memory": 0}]:
         with pytest.raises(MixdiagError):
             compute_eta2(net, x, transform, **bad, **QUICK)
+
+
+def test_fits_side_by_side_give_the_same_centroids_and_restore_threads(net, digits):
+    x, _, transform = digits
+    features = net.reference(transform(x[:600]))
+    samples = {name: features[name].astype(np.float32) for name in ["layers.0", "layers.1", "output"]}
+    threads = torch.get_num_threads()
+    one = engine.fit_blocks(samples, 5, seeds=[3, 4], workers=1, **QUICK)
+    two = engine.fit_blocks(samples, 5, seeds=[3, 4], workers=2, **QUICK)
+    assert torch.get_num_threads() == threads
+    assert list(two) == list(samples)
+    for name in samples:
+        assert two[name].centroids.shape == (2, 5, samples[name].shape[1])
+        np.testing.assert_array_equal(one[name].centroids, two[name].centroids)
+        np.testing.assert_array_equal(one[name].shift, two[name].shift)
+    # The restarts differ: each seed's fit lands in its own slot.
+    assert not np.array_equal(two["layers.1"].centroids[0], two["layers.1"].centroids[1])
+
+
+def test_fit_workers_follow_threads_and_memory(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    dims, m = [128, 128, 10], 500
+    roomy = engine._plan_bytes(dims, m, 8, 1, 64) + max(engine.fit_bytes(m, d, 8) for d in dims)
+    assert engine._fit_workers(dims, m, 8, 1, 64, 2 * 1024**3) == 2
+    assert engine._fit_workers(dims, m, 8, 1, 64, roomy) == 2
+    assert engine._fit_workers(dims, m, 8, 1, 64, roomy - 1) == 1
+    assert engine._fit_workers([128], m, 8, 1, 64, 2 * 1024**3) == 1  # one fit to run

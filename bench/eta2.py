@@ -111,6 +111,10 @@ def main():
     if args.worker is not None:
         worker(args.worker, args.weights, args.batch_size, args.seed)
         return
+    try:
+        mixdiag.load_dataset("fashion-mnist")
+    except mixdiag.MixdiagError as exc:
+        sys.exit(f"bench/eta2.py needs Fashion-MNIST (apt-get install dataset-fashion-mnist): {exc}")
     sizes = [5000] if args.quick else [int(v) for v in args.n.split(",")]
     train_samples = 2000 if args.quick else args.train_samples
 

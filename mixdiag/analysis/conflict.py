@@ -45,12 +45,12 @@ from torch import nn
 
 from .. import distributed
 from .._device import resolve_device
-from .._io import write_directory, write_json
 from ..errors import MixdiagError
 from ..training.checkpoint import LoadedRun, file_sha256, load
 from ._shard import analysis_world, from_main, share, sum_across, together
 from .capture import OUTPUT, FeatureCapture, hidden_states
 from .eta2 import _numpy
+from .report import write_analysis
 from .stats import ClusterStats
 
 __all__ = ["COLUMNS", "ConflictResult", "LabelPair", "clean_train_labels", "compute_conflict", "conflict",
@@ -369,17 +369,6 @@ def conflict(ckpt: str | Path | LoadedRun, **options) -> pd.DataFrame:
 def write_conflict(result: ConflictResult, out: str | Path, force: bool = False) -> list[Path]:
     """Write ``conflict.csv``, ``conflict.json`` (settings) and ``conflict.png`` into ``out``; all or
     nothing. Under several processes only rank 0 writes; the others return ``[]``."""
-    if not distributed.world().is_main:
-        return []
-    import matplotlib.pyplot as plt
-
     from ..plots import plot_conflict
 
-    def write(staging: Path) -> None:
-        result.table.to_csv(staging / "conflict.csv", index=False)
-        write_json(staging / "conflict.json", result.settings)
-        fig = plot_conflict(result.table)
-        fig.savefig(staging / "conflict.png", dpi=130)
-        plt.close(fig)
-
-    return write_directory(out, write, force)
+    return write_analysis(out, "conflict", result.table, result.settings, plot_conflict, force)

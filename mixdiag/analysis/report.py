@@ -117,22 +117,29 @@ def eta2(ckpt: str | Path | LoadedRun, **options) -> pd.DataFrame:
     return eta2_result(ckpt, **options).table
 
 
-def write_eta2(result: Eta2Result, out: str | Path, force: bool = False) -> list[Path]:
-    """Write ``eta2.csv``, ``eta2.json``, ``eta2.png`` (and ``assignments.npz``) into ``out``; all or
-    nothing. Under several processes only rank 0 writes; the others return ``[]``."""
+def write_analysis(out: str | Path, stem: str, table: pd.DataFrame, settings: dict, plot, force: bool = False, arrays=None) -> list[Path]:
+    """Write ``STEM.csv`` (the table), ``STEM.json`` (the settings), ``STEM.png`` (``plot(table)``)
+    and, when ``arrays`` is given, ``assignments.npz`` into ``out``; all or nothing. Under
+    several processes only rank 0 writes; the others return ``[]``."""
     if not distributed.world().is_main:
         return []
     import matplotlib.pyplot as plt
 
-    from ..plots import plot_eta2
-
     def write(staging: Path) -> None:
-        result.table.to_csv(staging / "eta2.csv", index=False)
-        write_json(staging / "eta2.json", result.settings)
-        fig = plot_eta2(result.table)
-        fig.savefig(staging / "eta2.png", dpi=130)
+        table.to_csv(staging / f"{stem}.csv", index=False)
+        write_json(staging / f"{stem}.json", settings)
+        fig = plot(table)
+        fig.savefig(staging / f"{stem}.png", dpi=130)
         plt.close(fig)
-        if result.assignments:
-            np.savez_compressed(staging / "assignments.npz", **result.assignments)
+        if arrays:
+            np.savez_compressed(staging / "assignments.npz", **arrays)
 
     return write_directory(out, write, force)
+
+
+def write_eta2(result: Eta2Result, out: str | Path, force: bool = False) -> list[Path]:
+    """Write ``eta2.csv``, ``eta2.json``, ``eta2.png`` (and ``assignments.npz``) into ``out``; all or
+    nothing. Under several processes only rank 0 writes; the others return ``[]``."""
+    from ..plots import plot_eta2
+
+    return write_analysis(out, "eta2", result.table, result.settings, plot_eta2, force, arrays=result.assignments)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from run_checks import assert_identical, without_times
 
 from mixdiag import CheckpointError, train
 from mixdiag.distributed import World
@@ -98,29 +99,6 @@ def runs(tmp_path_factory) -> dict:
 
 def metrics(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-
-
-def without_times(records: list[dict]) -> list[dict]:
-    return [{k: v for k, v in r.items() if k != "epoch_seconds"} for r in records]
-
-
-def assert_identical(a, b, where: str) -> None:
-    """Bit-for-bit equality of nested dicts and lists of tensors and plain data (NaN equals NaN)."""
-    if isinstance(a, dict):
-        assert isinstance(b, dict) and a.keys() == b.keys(), f"{where}: keys differ"
-        for key in a:
-            assert_identical(a[key], b[key], f"{where}.{key}")
-    elif isinstance(a, (list, tuple)):
-        assert isinstance(b, type(a)) and len(a) == len(b), f"{where}: lengths differ"
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_identical(x, y, f"{where}[{i}]")
-    elif isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype, f"{where}: not tensors of one dtype"
-        torch.testing.assert_close(a, b, rtol=0, atol=0, equal_nan=True, msg=f"{where} differs")
-    elif isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-        pass
-    else:
-        assert type(a) is type(b) and a == b, f"{where}: {a!r} != {b!r}"
 
 
 def assert_same_run(a: Path, b: Path) -> None:

@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_support import ENV, MIXDIAG, run_cli, snapshot
+from run_checks import assert_identical, without_times
 
 from mixdiag import CheckpointError, train
 from mixdiag.mixing import MixRandom
 from mixdiag.training.build import AUGMENT, MIXING, SHUFFLE, derive_seed
 from mixdiag.training.checkpoint import load_checkpoint, save_checkpoint
-
-from cli_support import ENV, MIXDIAG, run_cli, snapshot
 
 PAUSED_TRAIN = Path(__file__).parent / "paused_train.py"
 STEPS_PER_EPOCH = 8  # 256 training samples in batches of 32
@@ -65,29 +65,6 @@ def left_behind(out: Path) -> tuple:
 def metrics(run: Path) -> list[dict]:
     lines = (run / "metrics.jsonl").read_text().splitlines()
     return [{k: v for k, v in json.loads(line).items() if k != "epoch_seconds"} for line in lines]
-
-
-def without_times(history: list[dict]) -> list[dict]:
-    return [{k: v for k, v in r.items() if k != "epoch_seconds"} for r in history]
-
-
-def assert_identical(a, b, where: str) -> None:
-    """Bit-for-bit equality of nested dicts and lists of tensors and plain data (NaN equals NaN)."""
-    if isinstance(a, dict):
-        assert isinstance(b, dict) and a.keys() == b.keys(), f"{where}: keys differ"
-        for key in a:
-            assert_identical(a[key], b[key], f"{where}.{key}")
-    elif isinstance(a, (list, tuple)):
-        assert isinstance(b, type(a)) and len(a) == len(b), f"{where}: lengths differ"
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_identical(x, y, f"{where}[{i}]")
-    elif isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype, f"{where}: not tensors of one dtype"
-        torch.testing.assert_close(a, b, rtol=0, atol=0, equal_nan=True, msg=f"{where} differs")
-    elif isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b):
-        pass
-    else:
-        assert type(a) is type(b) and a == b, f"{where}: {a!r} != {b!r}"
 
 
 def assert_same_run(resumed: Path, reference: Path) -> None:

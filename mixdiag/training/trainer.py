@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from tqdm.auto import tqdm
+from tqdm import tqdm  # a bar on terminals only (progress=None); no notebook widget needed
 
 from .. import distributed
 from .._io import append_jsonl, atomic_path, check_writable, remove_stale_temps, write_json, write_jsonl

@@ -46,11 +46,11 @@ from torch import nn
 from .. import distributed
 from .._device import resolve_device
 from ..errors import MixdiagError
-from ..training.checkpoint import LoadedRun, file_sha256, load
+from ..training.checkpoint import LoadedRun, load
 from ._shard import analysis_world, from_main, share, sum_across, together
 from .capture import OUTPUT, FeatureCapture, hidden_states
 from .eta2 import _numpy
-from .report import write_analysis
+from .report import run_settings, write_analysis
 from .stats import ClusterStats
 
 __all__ = ["COLUMNS", "ConflictResult", "LabelPair", "clean_train_labels", "compute_conflict", "conflict",
@@ -319,15 +319,7 @@ def conflict_result(
     table.insert(0, "method", run.method)
     table.insert(0, "run", run.name)
     settings = {
-        "checkpoint": str(run.path),
-        "checkpoint_sha256": file_sha256(run.path),
-        "run": run.name,
-        "method": run.method,
-        "model": run.model_name,
-        "dataset": run.config.dataset,
-        "epoch": run.epoch,
-        "split": split,
-        "n": int(len(x)),
+        **run_settings(run, split, len(x)),
         "labels": "clean",
         "corrupted_train_labels": int(ds.corrupted.sum()) if ds.corrupted is not None else 0,
         "pairs_requested": int(pairs) if isinstance(pairs, (int, np.integer)) else [list(p) for p in pairs],

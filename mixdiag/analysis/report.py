@@ -36,6 +36,21 @@ class Eta2Result:
     assignments: dict = field(default_factory=dict)
 
 
+def run_settings(run: LoadedRun, split: str, n: int) -> dict:
+    """What an analysis output records of the checkpoint and data it measured."""
+    return {
+        "checkpoint": str(run.path),
+        "checkpoint_sha256": file_sha256(run.path),
+        "run": run.name,
+        "method": run.method,
+        "model": run.model_name,
+        "dataset": run.config.dataset,
+        "epoch": run.epoch,
+        "split": split,
+        "n": int(n),
+    }
+
+
 def eta2_result(
     ckpt: str | Path | LoadedRun,
     *,
@@ -69,15 +84,7 @@ def eta2_result(
     table.insert(0, "method", run.method)
     table.insert(0, "run", run.name)
     settings = {
-        "checkpoint": str(run.path),
-        "checkpoint_sha256": file_sha256(run.path),
-        "run": run.name,
-        "method": run.method,
-        "model": run.model_name,
-        "dataset": run.config.dataset,
-        "epoch": run.epoch,
-        "split": split,
-        "n": int(len(x)),
+        **run_settings(run, split, len(x)),
         "k": k,
         "restarts": restarts,
         "sample_size": sample_size,

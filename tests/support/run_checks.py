@@ -25,7 +25,6 @@ def assert_identical(a, b, where: str) -> None:
     elif isinstance(a, torch.Tensor):
         assert isinstance(b, torch.Tensor) and a.dtype == b.dtype, f"{where}: not tensors of one dtype"
         torch.testing.assert_close(a, b, rtol=0, atol=0, equal_nan=True, msg=f"{where} differs")
-    elif isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-        pass
     else:
-        assert type(a) is type(b) and a == b, f"{where}: {a!r} != {b!r}"
+        both_nan = isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
+        assert both_nan or (type(a) is type(b) and a == b), f"{where}: {a!r} != {b!r}"

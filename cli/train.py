@@ -50,7 +50,7 @@ _D = TrainConfig()
 @click.option("--force", is_flag=True, help="Replace an existing run in --out.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal).")
 @click.option("--quiet", is_flag=True, help="No per-epoch lines and no closing summary on stderr.")
-@click.option("--tensorboard", is_flag=True, help="Also write TensorBoard event files in RUN/tensorboard/ (pip install 'mixdiag[tensorboard]').")
+@click.option("--tensorboard", is_flag=True, help="Also write TensorBoard events to RUN/tensorboard/ (pip install 'mixdiag[tensorboard]').")
 @click.pass_context
 def train_cmd(ctx, dataset_options, mix_points, weights, alpha, per_sample_lambda, beta, gamma, out, resume, force, progress, quiet, tensorboard,
               **settings):
@@ -81,4 +81,5 @@ def train_cmd(ctx, dataset_options, mix_points, weights, alpha, per_sample_lambd
     click.echo(f"run written to {run}")
     click.echo(f"  metrics: {run / 'metrics.jsonl'}")
     best = run / "checkpoints" / "best.pt"
-    click.echo(f"  checkpoints: {run / 'checkpoints' / 'last.pt'}, " + (str(best) if best.is_file() else "no best.pt (no validation split)"))
+    best_text = str(best) if best.is_file() else "no best.pt (no validation split)"
+    click.echo(f"  checkpoints: {run / 'checkpoints' / 'last.pt'}, {best_text}")

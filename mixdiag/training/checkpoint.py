@@ -155,7 +155,8 @@ class LoadedRun:
 
     def __repr__(self) -> str:
         # The dataclass repr would print every weight and the whole checkpoint.
-        return f"LoadedRun(run={self.name!r}, method={self.method!r}, model={self.model_name!r}, epoch={self.epoch}, data={_sizes(self.dataset)})"
+        fields = f"run={self.name!r}, method={self.method!r}, model={self.model_name!r}, epoch={self.epoch}, data={_sizes(self.dataset)}"
+        return f"LoadedRun({fields})"
 
 
 def _sizes(dataset) -> str:

@@ -19,6 +19,8 @@ _D = TrainConfig()
 @click.option("--dataset", default=_D.dataset, show_default=True, help="Dataset name (see `mixdiag list datasets`).")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Folder with the dataset's files, in its published layout.")
 @click.option("--dataset-option", "dataset_options", multiple=True, metavar="KEY=VALUE", help="Loader option, repeatable (e.g. rho=0.9).")
+@click.option("--val-fraction", type=float, default=_D.val_fraction, show_default=True,
+              help="Training share held out (seeded, stratified) to pick best.pt if the dataset has no validation split; 0: none.")
 @click.option("--model", default=_D.model, show_default=True, help="Model name (see `mixdiag list models`); auto: PreAct-ResNet-32 (1-D for signals).")
 @click.option("--method", default=_D.method, show_default=True, help="Mixing method: erm, mixup, manifold, flow, flow-consistency.")
 @click.option("--alpha", type=float, default=None, help="λ ~ Beta(α, α). Default: the method's (1.0; 2.0 for manifold).")
@@ -47,8 +49,11 @@ _D = TrainConfig()
 @click.option("--resume", is_flag=True, help="Continue the run in --out with its saved settings (--epochs may extend it).")
 @click.option("--force", is_flag=True, help="Replace an existing run in --out.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: only on a terminal).")
+@click.option("--quiet", is_flag=True, help="No per-epoch lines and no closing summary on stderr.")
+@click.option("--tensorboard", is_flag=True, help="Also write TensorBoard events to RUN/tensorboard/ (pip install 'mixdiag[tensorboard]').")
 @click.pass_context
-def train_cmd(ctx, dataset_options, mix_points, weights, alpha, per_sample_lambda, beta, gamma, out, resume, force, progress, **settings):
+def train_cmd(ctx, dataset_options, mix_points, weights, alpha, per_sample_lambda, beta, gamma, out, resume, force, progress, quiet, tensorboard,
+              **settings):
     """Train a model with a mixing method and write a run directory."""
     method_options = {
         "alpha": alpha,
@@ -68,11 +73,13 @@ def train_cmd(ctx, dataset_options, mix_points, weights, alpha, per_sample_lambd
             given.add("method_options")
         settings = {k: v for k, v in settings.items() if k in given}
     try:
-        run = train(out=out, resume=resume, force=force, progress=progress, **settings)
+        run = train(out=out, resume=resume, force=force, progress=progress, quiet=quiet, tensorboard=tensorboard, **settings)
         if not distributed.world().is_main:
             return
     finally:
         distributed.teardown()
     click.echo(f"run written to {run}")
     click.echo(f"  metrics: {run / 'metrics.jsonl'}")
-    click.echo(f"  checkpoints: {run / 'checkpoints' / 'last.pt'}, {run / 'checkpoints' / 'best.pt'}")
+    best = run / "checkpoints" / "best.pt"
+    best_text = str(best) if best.is_file() else "no best.pt (no validation split)"
+    click.echo(f"  checkpoints: {run / 'checkpoints' / 'last.pt'}, {best_text}")

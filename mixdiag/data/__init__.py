@@ -7,6 +7,7 @@ from . import chestmnist, chestxray, cifar, digits, ecg_tianchi, idx, ptbxl, syn
 from ._base import Dataset, list_datasets, load_dataset, register_dataset
 from .augment import augment_batch
 from .corruption import apply_corruption, corrupt_labels, corrupt_multilabel
+from .validation import hold_out_validation
 
 __all__ = [
     "Dataset",
@@ -17,4 +18,5 @@ __all__ = [
     "corrupt_labels",
     "corrupt_multilabel",
     "augment_batch",
+    "hold_out_validation",
 ]

@@ -82,7 +82,10 @@ class Dataset:
             return self.x_test, self.y_test
         if name == "val":
             if self.x_val is None:
-                raise MixdiagError(f"dataset {self.name!r} has no validation split; use --split train or test")
+                raise MixdiagError(
+                    f"dataset {self.name!r} has no validation split (a run trained with --val-fraction 0 holds none out); "
+                    "use --split train or test"
+                )
             return self.x_val, self.y_val
         raise MixdiagError(f"unknown split {name!r}; use train, test or val")
 

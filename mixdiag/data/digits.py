@@ -17,6 +17,7 @@ from sklearn.datasets import load_digits as _sklearn_digits
 from ..errors import DataError
 from ._base import Dataset, register_dataset
 from ._cache import channel_stats
+from .validation import stratified_split
 
 __all__ = ["SPLIT_SEED", "TEST_FRACTION", "load_digits", "stratified_split"]
 
@@ -59,23 +60,3 @@ def load_digits(data_dir: Path | None, *, seed: int = 0) -> Dataset:
         augment="crop",  # a mirrored digit is no longer the same digit
         info={"source": "sklearn.datasets.load_digits", "split_seed": SPLIT_SEED, "sizes": {"train": len(train), "test": len(test)}},
     )
-
-
-def stratified_split(labels: np.ndarray, test_fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Split sample indices so every class keeps its share in both parts.
-
-    Args:
-        labels: ``(N,)`` integer class of each sample.
-        test_fraction: share of each class sent to the test part (rounded per class).
-        rng: generator choosing which samples of a class go to the test part.
-
-    Returns:
-        ``(train, test)``: sorted index arrays that together cover ``0..N-1`` once.
-    """
-    test = []
-    for cls in np.unique(labels):
-        members = np.flatnonzero(labels == cls)
-        test.append(rng.choice(members, size=round(test_fraction * len(members)), replace=False))
-    is_test = np.zeros(len(labels), dtype=bool)
-    is_test[np.concatenate(test)] = True
-    return np.flatnonzero(~is_test), np.flatnonzero(is_test)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..data import apply_corruption, load_dataset
+from ..data import apply_corruption, hold_out_validation, load_dataset
 from ..data._base import Dataset
 from ..models import create_model, default_model
 from .config import TrainConfig
@@ -17,12 +17,17 @@ def derive_seed(seed: int, *stream: int) -> int:
 
 
 # Stream ids for derive_seed: one per consumer, so adding a consumer never shifts another.
-INIT, SHUFFLE, AUGMENT, MIXING, CORRUPTION, PROBE = range(6)
+INIT, SHUFFLE, AUGMENT, MIXING, CORRUPTION, PROBE, VALIDATION = range(7)
 
 
 def build_dataset(config: TrainConfig) -> Dataset:
-    """Load the dataset and corrupt its training labels as the config says."""
+    """Load the dataset, hold out its validation split and corrupt its training labels as the config says.
+
+    The validation split is held out before corruption, so its labels are clean like the test split's.
+    """
     ds = load_dataset(config.dataset, config.data_dir, seed=config.seed, **config.dataset_options)
+    if ds.x_val is None and config.val_fraction:
+        ds = hold_out_validation(ds, config.val_fraction, derive_seed(config.seed, VALIDATION))
     if ds.multilabel:
         pos_neg = config.corrupt_pos_neg if config.corrupt_pos_neg is not None else config.corrupt_rate
         neg_pos = config.corrupt_neg_pos if config.corrupt_neg_pos is not None else config.corrupt_rate

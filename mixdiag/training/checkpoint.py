@@ -14,6 +14,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import torch
 
@@ -42,6 +43,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     ``model_name``, ``model_kwargs``, ``model`` (state dict) and ``epoch``.
     """
     path = Path(path)
+    if path.name == "best.pt" and not path.exists() and (path.parent / "last.pt").is_file():
+        raise CheckpointError(
+            f"{path.parent.parent} has no best.pt: it was trained without a validation split (val_fraction 0), "
+            "and best.pt is chosen on validation data only; use last.pt"
+        )
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; pass the path of a .pt file written by mixdiag train")
     damaged = f"checkpoint {path} is truncated or not a PyTorch file; retrain or copy it again"
@@ -90,6 +96,30 @@ def restore_weights(model: torch.nn.Module, state: dict, path: str | Path) -> No
         raise CheckpointError(f"checkpoint {path} does not fit model {state['model_name']}; it was saved from a different model") from exc
 
 
+def check_validation(state: dict, rebuilt: Optional[dict], path: str | Path) -> None:
+    """Refuse a rebuilt dataset whose held-out validation split is not the one the run trained with.
+
+    Args:
+        state: the checkpoint; its ``validation`` is the record written at training time
+            (missing in checkpoints from before validation splits were held out: none).
+        rebuilt: ``info["validation"]`` of the dataset rebuilt from the checkpoint's config.
+        path: the checkpoint, for the message.
+    """
+    recorded = state.get("validation")
+    if recorded != rebuilt:
+        raise CheckpointError(
+            f"{path}: the validation split rebuilt from its settings ({_described(rebuilt)}) is not the one it was trained with "
+            f"({_described(recorded)}); the dataset's files or mixdiag's split changed: restore them or retrain"
+        )
+
+
+def _described(validation: Optional[dict]) -> str:
+    if validation is None:
+        return "none held out"
+    sizes = validation["sizes"]
+    return f"{sizes['val']} of {sizes['train'] + sizes['val']} training samples, digest {validation['indices_sha256'][:12]}"
+
+
 def file_sha256(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -100,7 +130,11 @@ def file_sha256(path: str | Path) -> str:
 
 @dataclass
 class LoadedRun:
-    """What :func:`load` returns: the trained model, its data, and the run's settings."""
+    """What :func:`load` returns: the trained model, its data, and the run's settings.
+
+    Its repr is one short line (run, method, model, epoch, dataset sizes); the weights and
+    the raw checkpoint are in ``model`` and ``checkpoint``.
+    """
 
     model: torch.nn.Module
     dataset: object
@@ -118,6 +152,19 @@ class LoadedRun:
     @property
     def method(self) -> str:
         return self.config.method
+
+    def __repr__(self) -> str:
+        # The dataclass repr would print every weight and the whole checkpoint.
+        fields = f"run={self.name!r}, method={self.method!r}, model={self.model_name!r}, epoch={self.epoch}, data={_sizes(self.dataset)}"
+        return f"LoadedRun({fields})"
+
+
+def _sizes(dataset) -> str:
+    """``'digits: train 1294, val 144, test 359'``, or ``'not loaded'``."""
+    if dataset is None:
+        return "'not loaded'"
+    splits = ("train", "val", "test") if dataset.x_val is not None else ("train", "test")
+    return repr(f"{dataset.name}: " + ", ".join(f"{split} {len(dataset.split(split)[0])}" for split in splits))
 
 
 def load(ckpt: str | Path, device: str = "auto", with_data: bool = True) -> LoadedRun:
@@ -137,4 +184,6 @@ def load(ckpt: str | Path, device: str = "auto", with_data: bool = True) -> Load
     restore_weights(model, state, ckpt)
     model.to(dev).eval()
     dataset = build_dataset(config) if with_data else None
+    if dataset is not None:
+        check_validation(state, dataset.info.get("validation"), ckpt)
     return LoadedRun(model, dataset, config, state["model_name"], int(state["epoch"]), Path(ckpt), state)

@@ -20,6 +20,11 @@ class TrainConfig:
         dataset: registry name (``mixdiag list datasets``).
         data_dir: where the dataset's files are; None for embedded or default locations.
         dataset_options: loader options (e.g. ``{"rho": 0.9}`` for synthetic-multilabel).
+        val_fraction: share of the training data held out, seeded and stratified, as the
+            validation split that selects ``best.pt`` (:mod:`mixdiag.data.validation`);
+            0: none, and the run keeps only ``last.pt``. Only for datasets without a
+            validation split of their own; chestmnist, chestxray14, ptbxl and ecg-tianchi
+            keep theirs.
         model: registry name, or ``"auto"`` (PreAct-ResNet-32, or its 1-D twin for signals).
         method: mixing method name (``erm``, ``mixup``, ``manifold``, ``flow``, ``flow-consistency``).
         method_options: method options (``alpha``, ``per_sample``, ``points``, ``weights``,
@@ -44,6 +49,7 @@ class TrainConfig:
     dataset: str = "digits"
     data_dir: Optional[str] = None
     dataset_options: dict = field(default_factory=dict)
+    val_fraction: float = 0.1
     model: str = "auto"
     method: str = "erm"
     method_options: dict = field(default_factory=dict)
@@ -78,6 +84,7 @@ class TrainConfig:
             (0 <= self.momentum < 1, f"--momentum must be in [0, 1), got {self.momentum}"),
             (self.weight_decay >= 0, f"--weight-decay must be non-negative, got {self.weight_decay}"),
             (self.schedule in SCHEDULES, f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}"),
+            (0 <= self.val_fraction < 1, f"--val-fraction must be in [0, 1) (0: no validation split), got {self.val_fraction}"),
             (0 <= self.corrupt_rate < 1, f"--corrupt-rate must be in [0, 1), got {self.corrupt_rate}"),
             (self.track_eta2 >= 0, f"--track-eta2 must be 0 (off) or a positive number of epochs, got {self.track_eta2}"),
             (self.track_probe_size >= 2, f"--track-probe-size must be at least 2, got {self.track_probe_size}"),
@@ -102,13 +109,16 @@ class TrainConfig:
         unknown = sorted(set(d) - names)
         if unknown:
             raise MixdiagError(f"config has unknown settings {', '.join(unknown)}; was it written by a newer mixdiag?")
-        d = dict(d)
+        d = {**_BEFORE_ADDED, **d}
         if "milestones" in d:
             d["milestones"] = tuple(d["milestones"])
         return cls(**d)
 
 
 _HINTS = typing.get_type_hints(TrainConfig)
+# Settings whose default changed what a run does when they were added: a config saved
+# before then gets the value that rebuilds the run as it was trained.
+_BEFORE_ADDED = {"val_fraction": 0.0}
 
 
 def _has_type(value, hint) -> bool:

@@ -1,16 +1,19 @@
 """The training loop and its run directory.
 
 A run directory holds ``config.json``, ``metrics.jsonl`` (one JSON object per epoch),
-``checkpoints/last.pt`` and ``checkpoints/best.pt``, and ``corruption.npz`` when labels
-were corrupted. Every random stream is re-derived from ``(seed, epoch, stream)`` at the
-start of each epoch, so a run resumed from the checkpoint of epoch e replays epochs
-e+1, ... exactly as the uninterrupted run would have. The checkpoint also stores the
-states those generators start epoch e+1 from, and a resume refuses to go on when its
-own derivation disagrees (a checkpoint from a mixdiag that derived seeds differently).
+``checkpoints/last.pt``, ``checkpoints/best.pt`` (the best epoch on the validation split;
+none when the run has no validation split), ``corruption.npz`` when labels were corrupted,
+and ``tensorboard/`` when asked for. Every random stream is re-derived from
+``(seed, epoch, stream)`` at the start of each epoch, so a run resumed from the checkpoint
+of epoch e replays epochs e+1, ... exactly as the uninterrupted run would have. The
+checkpoint also stores the states those generators start epoch e+1 from, and a resume
+refuses to go on when its own derivation disagrees (a checkpoint from a mixdiag that
+derived seeds differently).
 
-Each epoch ends with ``best.pt`` (when improved), then ``last.pt``, then the metrics line
-and the η² track; ``last.pt`` is the truth and everything else is rebuilt from it on
-resume, so a kill between any two of these writes neither loses nor duplicates an epoch.
+Each epoch ends with ``best.pt`` (when improved), then ``last.pt``, then the metrics line,
+the η² track and the TensorBoard events; ``last.pt`` is the truth and everything else is
+rebuilt from it on resume, so a kill between any two of these writes neither loses nor
+duplicates an epoch.
 
 Under ``torchrun`` every process runs :func:`train` with DistributedDataParallel. The
 global batch (``batch_size``) is split evenly over the processes: each epoch's shuffled
@@ -31,6 +34,7 @@ import tempfile
 import time
 import warnings
 from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -47,9 +51,11 @@ from ..distributed import World
 from ..errors import CheckpointError, MixdiagError
 from ..mixing import MixRandom, as_targets, create_method, criterion_for
 from .build import AUGMENT, MIXING, PROBE, SHUFFLE, build_dataset, build_model, derive_seed, model_spec
-from .checkpoint import load_checkpoint, restore_weights, save_checkpoint
+from .checkpoint import check_validation, load_checkpoint, restore_weights, save_checkpoint
 from .config import TrainConfig
 from .metrics import evaluate_epoch, headline
+from .progress import EpochLog
+from .tensorboard import TENSORBOARD_DIR, TensorBoardLog, require_tensorboard
 
 # Stored inputs up to this size move to the accelerator once; larger ones go per batch.
 _RESIDENT_BYTES = 2 * 1024**3
@@ -102,6 +108,8 @@ def train(
     resume: bool = False,
     force: bool = False,
     progress: Optional[bool] = None,
+    quiet: bool = False,
+    tensorboard: bool = False,
     **settings,
 ) -> Path:
     """Train a model and write the run directory ``out``; return its path.
@@ -112,17 +120,24 @@ def train(
         out: run directory. An existing run is never overwritten unless ``resume``
             (continue it, with its own saved settings) or ``force`` (replace it).
         progress: show a progress bar; default: only when stderr is a terminal.
+        quiet: print no per-epoch lines and no closing summary on stderr
+            (:mod:`mixdiag.training.progress`); the progress bar follows ``progress``.
+        tensorboard: also write TensorBoard event files in ``out/tensorboard/``
+            (:mod:`mixdiag.training.tensorboard`; needs ``pip install 'mixdiag[tensorboard]'``).
 
     Called in every process of a ``torchrun`` launch, it joins the process group (and
     leaves it joined, see :func:`mixdiag.distributed.teardown`) and trains them together;
-    every process returns once rank 0 has written the run.
+    every process returns once rank 0 has written the run. Only rank 0 prints.
 
     Returns:
         The run directory.
     """
+    started = time.perf_counter()
     out = Path(out)
     if config is not None and settings:
         raise MixdiagError("pass either a TrainConfig or keyword settings, not both")
+    if tensorboard:
+        require_tensorboard()
     replace = prepare_run_dir(out, resume, force)
     state = None
     if resume:
@@ -145,29 +160,32 @@ def train(
     criterion = criterion_for(ds.multilabel)
     _preflight(model, method, ds, criterion, device)
 
-    history, track, best = [], [], -math.inf
+    run = _Run(config, model_name, model_kwargs, ds.info.get("validation"), _selected_on(ds), world)
+    done = _Progress()
     if state is not None:
         # Before anything is written: a checkpoint that does not belong here leaves the run as it was.
-        _restore(out / "checkpoints" / "last.pt", state, config, model_name, model_kwargs, model, optimizer, world)
-        history, track, best = list(state["history"]), list(state["track"]), float(state["best"])
+        _restore(out / "checkpoints" / "last.pt", state, run, model, optimizer)
+        done = _Progress(list(state["history"]), list(state["track"]), float(state["best"]))
     # Rank 0 alone measures the probe: every process holds the same weights.
     tracker = _Tracker(ds, config, device) if config.track_eta2 and world.is_main else None
     # Every process has checked and read the old run before rank 0 changes it.
     distributed.barrier()
+    board = None
     if world.is_main:
-        _start_run_dir(out, replace, config, model_name, model_kwargs, ds, history, tracker, track)
+        _start_run_dir(out, replace, run, ds, done, tracker)
+        board = TensorBoardLog(out, done.history, done.track) if tensorboard else None
+    log = EpochLog(config.epochs, headline(ds), run.selected_on, enabled=world.is_main and not quiet)
 
     x_train, y_train = ds.x_train, ds.y_train
     if device.type != "cpu" and x_train.element_size() * x_train.nelement() <= _RESIDENT_BYTES:
         x_train, y_train = x_train.to(device), y_train.to(device)
-    key = headline(ds)
-    select_split = "val" if ds.x_val is not None else "test"
     show = (sys.stderr.isatty() if progress is None else progress) and world.is_main
+    first = len(done.history)
 
-    for epoch in range(len(history), config.epochs):
+    for epoch in range(first, config.epochs):
         for group in optimizer.param_groups:
             group["lr"] = config.lr * _lr_factor(config, epoch)
-        started = time.perf_counter()
+        epoch_started = time.perf_counter()
         # A new DDP every epoch: after its first step DDP regroups the gradients it sums in one
         # collective, which with more than 2 processes changes the order gloo adds them in;
         # starting each epoch from the same grouping, a resumed run adds as the uninterrupted one.
@@ -179,43 +197,109 @@ def train(
         _check_finite_weights(model, epoch)
         record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "train_loss": train_loss}
         record.update(evaluate_epoch(model, ds, device, world=world))
-        record["epoch_seconds"] = time.perf_counter() - started
-        history.append(record)
+        record["epoch_seconds"] = time.perf_counter() - epoch_started
         tracked = tracker is not None and ((epoch + 1) % config.track_eta2 == 0 or epoch + 1 == config.epochs)
-        if tracked:
-            track.extend(tracker.rows(model, epoch + 1))
-        score = record[f"{select_split}_{key}"]
-        improved = not math.isnan(score) and score > best
-        best = max(best, score) if improved else best
-        if not world.is_main:
-            continue
-        ckpt = {
-            "config": config.to_dict(),
-            "model_name": model_name,
-            "model_kwargs": model_kwargs,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "epoch": epoch + 1,
-            "history": history,
-            "track": track,
-            "best": best,
-            "selected_on": f"{select_split}_{key}",
-            "world_size": world.size,
-            "rng": _random_state(_epoch_random(config.seed, epoch + 1)),
-        }
-        if world.size > 1:
-            ckpt["rng_other_ranks"] = [_random_state(_epoch_random(config.seed, epoch + 1, r)) for r in range(1, world.size)]
-        # best.pt before last.pt: a kill in between replays this epoch, which rewrites best.pt;
-        # the other order would leave a last.pt whose ``best`` no later epoch beats.
-        if improved:
-            save_checkpoint(out / "checkpoints" / "best.pt", ckpt)
-        save_checkpoint(out / "checkpoints" / "last.pt", ckpt)
-        append_jsonl(out / "metrics.jsonl", record)
-        if tracked:
-            tracker.write(out, track)
+        track_rows = tracker.rows(model, epoch + 1) if tracked else []
+        improved = done.add(record, track_rows, run.selected_on)
+        if world.is_main:
+            _write_epoch(out, _checkpoint(run, done, model, optimizer), improved, record, tracker if tracked else None, done.track)
+            if board is not None:
+                board.epoch(record, track_rows)
+            log.epoch(record, improved)
     # No process returns before rank 0's files are complete.
     distributed.barrier()
+    if board is not None:
+        board.close()
+    log.summary(done.history, config.epochs - first, time.perf_counter() - started, _output_paths(out, tracker, board))
     return out
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every checkpoint of a run repeats: its settings, model, validation split and processes."""
+
+    config: TrainConfig
+    model_name: str
+    model_kwargs: dict
+    validation: Optional[dict]  # the held-out split's record (Dataset.info["validation"]), None otherwise
+    selected_on: Optional[str]  # the metric that picks best.pt; None without a validation split
+    world: World
+
+
+@dataclass
+class _Progress:
+    """The epochs done so far: their metrics, tracked η² rows and the best selection score."""
+
+    history: list = field(default_factory=list)
+    track: list = field(default_factory=list)
+    best: float = -math.inf
+
+    def add(self, record: dict, track_rows: list[dict], selected_on: Optional[str]) -> bool:
+        """Append an epoch; True when it beats every earlier one on ``selected_on`` (and so becomes best.pt)."""
+        self.history.append(record)
+        self.track.extend(track_rows)
+        score = record[selected_on] if selected_on else math.nan
+        improved = not math.isnan(score) and score > self.best
+        self.best = score if improved else self.best
+        return improved
+
+
+def _selected_on(ds) -> Optional[str]:
+    """The metric that picks best.pt: the headline metric on the validation split; None without one.
+
+    Never the test split: a model chosen on test data makes every number measured on it optimistic.
+    """
+    return f"val_{headline(ds)}" if ds.x_val is not None else None
+
+
+def _checkpoint(run: _Run, done: _Progress, model, optimizer) -> dict:
+    """The state a checkpoint saves after the last epoch of ``done``."""
+    epoch = len(done.history)
+    ckpt = {
+        "config": run.config.to_dict(),
+        "model_name": run.model_name,
+        "model_kwargs": run.model_kwargs,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "epoch": epoch,
+        "history": done.history,
+        "track": done.track,
+        "best": done.best,
+        "selected_on": run.selected_on,
+        "validation": run.validation,
+        "world_size": run.world.size,
+        "rng": _random_state(_epoch_random(run.config.seed, epoch)),
+    }
+    if run.world.size > 1:
+        ckpt["rng_other_ranks"] = [_random_state(_epoch_random(run.config.seed, epoch, r)) for r in range(1, run.world.size)]
+    return ckpt
+
+
+def _write_epoch(out: Path, ckpt: dict, improved: bool, record: dict, tracker: Optional["_Tracker"], track: list[dict]) -> None:
+    """Write an epoch's files in the order that survives a kill between any two of them.
+
+    best.pt before last.pt: a kill in between replays this epoch, which rewrites best.pt;
+    the other order would leave a last.pt whose ``best`` no later epoch beats. ``tracker``
+    is given on tracked epochs only.
+    """
+    if improved:
+        save_checkpoint(out / "checkpoints" / "best.pt", ckpt)
+    save_checkpoint(out / "checkpoints" / "last.pt", ckpt)
+    append_jsonl(out / "metrics.jsonl", record)
+    if tracker is not None:
+        tracker.write(out, track)
+
+
+def _output_paths(out: Path, tracker: Optional["_Tracker"], board) -> dict[str, Path]:
+    """What the closing summary lists: label -> path of each output the run has."""
+    paths = {"run": out, "metrics": out / "metrics.jsonl", "last.pt": out / "checkpoints" / "last.pt"}
+    if (out / "checkpoints" / "best.pt").is_file():
+        paths["best.pt"] = out / "checkpoints" / "best.pt"
+    if tracker is not None:
+        paths["η² track"] = out / tracker.file
+    if board is not None:
+        paths["tensorboard"] = out / TENSORBOARD_DIR
+    return paths
 
 
 def _check_world(config: TrainConfig, world: World, device: torch.device) -> None:
@@ -260,7 +344,7 @@ def _loss_module(model: nn.Module, method, criterion, world: World, device: torc
     return DistributedDataParallel(_Loss(model, method, criterion), device_ids=[device.index] if device.type == "cuda" else None)
 
 
-def _start_run_dir(out: Path, replace: bool, config: TrainConfig, model_name: str, model_kwargs: dict, ds, history, tracker, track) -> None:
+def _start_run_dir(out: Path, replace: bool, run: _Run, ds, done: _Progress, tracker) -> None:
     """Replace an old run if asked, clear a killed run's temporaries and write the run's
     settings, its corruption record and the metrics and track of the epochs done so far."""
     if replace:
@@ -272,15 +356,15 @@ def _start_run_dir(out: Path, replace: bool, config: TrainConfig, model_name: st
     written = ["config.json", "metrics.jsonl", "corruption.npz", "checkpoints/last.pt", "checkpoints/best.pt"]
     for name in written + ([tracker.file] if tracker else []):
         remove_stale_temps(out / name)
-    write_json(out / "config.json", {**config.to_dict(), "model_resolved": model_name, "model_kwargs": model_kwargs})
+    write_json(out / "config.json", {**run.config.to_dict(), **_recorded(run)})
     if ds.corrupted is not None:
         with atomic_path(out / "corruption.npz") as tmp, open(tmp, "wb") as f:  # a file object: numpy appends no suffix
             np.savez_compressed(f, corrupted=ds.corrupted.numpy(), y_train=ds.y_train.numpy())
     # The checkpoint's history is the truth: a kill between writing a checkpoint and
     # appending its metrics line must neither lose nor duplicate an epoch.
-    write_jsonl(out / "metrics.jsonl", history)
+    write_jsonl(out / "metrics.jsonl", done.history)
     if tracker:
-        tracker.write(out, track)
+        tracker.write(out, done.track)
 
 
 class _Tracker:
@@ -317,8 +401,8 @@ def _resume_state(out: Path, requested: dict) -> tuple[TrainConfig, Optional[dic
         raise MixdiagError(f"{saved_path} is not valid JSON ({exc}); restore it or start a new run") from None
     if not isinstance(saved, dict):
         raise MixdiagError(f"{saved_path} does not hold a run's settings; restore it or start a new run")
-    saved.pop("model_resolved", None)
-    saved.pop("model_kwargs", None)
+    for key in _RECORDED_KEYS:
+        saved.pop(key, None)
     config = TrainConfig.from_dict(saved).validate()
     current = config.to_dict()
     differ = [k for k, v in TrainConfig.from_dict(requested).to_dict().items() if k in requested and k != "epochs" and v != current[k]]
@@ -329,16 +413,18 @@ def _resume_state(out: Path, requested: dict) -> tuple[TrainConfig, Optional[dic
     return config, (load_checkpoint(last) if last.exists() else None)
 
 
-def _restore(path: Path, state: dict, config: TrainConfig, model_name: str, model_kwargs: dict, model, optimizer, world: World) -> None:
+def _restore(path: Path, state: dict, run: _Run, model, optimizer) -> None:
     """Load a resumed run's checkpoint into ``model`` and ``optimizer``, after checking it belongs to the run."""
+    config, world = run.config, run.world
     own = {k: v for k, v in config.to_dict().items() if k != "epochs"}
     # Through TrainConfig, so settings added since the checkpoint was written take their defaults.
     theirs = {k: v for k, v in TrainConfig.from_dict(state["config"]).to_dict().items() if k != "epochs"}
-    if theirs != own or (state["model_name"], state["model_kwargs"]) != (model_name, model_kwargs):
+    if theirs != own or (state["model_name"], state["model_kwargs"]) != (run.model_name, run.model_kwargs):
         raise CheckpointError(
             f"{path} was not written by the run in {path.parent.parent} (its settings or model differ); "
             "restore the run's own last.pt or start a new run"
         )
+    check_validation(state, run.validation, path)
     trained_by = state.get("world_size", 1)  # checkpoints from before multi-process training lack it
     if trained_by != world.size:
         raise CheckpointError(
@@ -376,6 +462,15 @@ def _preflight(model, method, ds, criterion, device: torch.device) -> None:
             method.loss(model, x, as_targets(ds.y_train[:2].to(device), ds.num_classes), criterion, MixRandom(0))
     finally:
         model.train()
+
+
+# What config.json records beside the settings; a resume drops them before reading the settings.
+_RECORDED_KEYS = ("model_resolved", "model_kwargs", "validation")
+
+
+def _recorded(run: _Run) -> dict:
+    """The resolved model and the held-out validation split, for config.json."""
+    return dict(zip(_RECORDED_KEYS, (run.model_name, run.model_kwargs, run.validation)))
 
 
 def _processes(n: int) -> str:

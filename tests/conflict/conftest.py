@@ -6,7 +6,9 @@ import mixdiag
 
 # rho=0.8: the three designed pairs are the most correlated, and still have "a only" and "b only" samples.
 DATA = {"n_train": 240, "n_test": 160, "rho": 0.8}
-TINY = dict(dataset="synthetic-multilabel", dataset_options=DATA, model="preact-resnet20", epochs=1, batch_size=64, device="cpu", seed=3)
+# val_fraction=0: the tests rebuild the clean training labels with load_dataset, which holds no validation split out.
+TINY = dict(dataset="synthetic-multilabel", dataset_options=DATA, model="preact-resnet20", epochs=1, batch_size=64, device="cpu", seed=3,
+            val_fraction=0.0)
 
 
 @pytest.fixture(scope="session")

@@ -117,11 +117,13 @@ def test_two_processes_write_one_well_formed_run(runs):
     run = runs["part"]
     for output in (runs["part-output"], runs["resumed-output"]):
         assert output.count("run written to") == 1, output  # rank 0 reports, the other is quiet
+        assert output.count("\ntrained 1 epoch") == 1 and output.count("  best: epoch") == 1, output  # one summary
         assert "Warning" not in output, output
     files = sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file())
     assert files == ["checkpoints/best.pt", "checkpoints/last.pt", "config.json", "corruption.npz", "eta2_track.csv", "metrics.jsonl"]
     records = metrics(run)
     assert [r["epoch"] for r in records] == [1, 2]
+    assert runs["part-output"].count("epoch 1/1  lr") == 1 and runs["resumed-output"].count("epoch 2/2  lr") == 1
     for r in records:
         assert math.isfinite(r["train_loss"]) and r["train_loss"] > 0
         assert all(0 <= r[k] <= 1 for k in ("test_macro_auc", "test_micro_auc", "test_map", "test_micro_f1"))

@@ -113,6 +113,26 @@ def test_sampling_is_seeded_and_per_sample(batch):
     assert points == {0, 1, 2}  # the reference set: input and all but the last stage
 
 
+@pytest.mark.parametrize(
+    "model_name,expected",
+    [
+        # Verma et al.'s code draws layer_mix from {0, 1, 2} for its 4-stage PreAct-ResNet-18 and 3-stage WRNs.
+        ("preact-resnet18", ["input", "layer1", "layer2"]),
+        ("preact-resnet32", ["input", "layer1", "layer2"]),
+        ("preact-resnet1d18", ["input", "layer1", "layer2"]),
+    ],
+)
+def test_manifold_default_points_follow_the_reference(model_name, expected):
+    in_channels, size = (12, [64]) if "1d" in model_name else (3, [16, 16])
+    model = create_model(model_name, in_channels=in_channels, num_classes=3, input_size=size)
+    sampled = {create_method("manifold").sample(4, model, MixRandom(s)).point for s in range(60)}
+    assert [model.mixing_points[p] for p in sorted(sampled)] == expected
+    assert len(model.mixing_points) - 1 in (3, 4)  # the stage counts this test is about
+    overridden = create_method("manifold", points=["layer3", "layer4"] if "18" in model_name else ["layer3"])
+    wanted = {model.point_index(p) for p in overridden.points}
+    assert {overridden.sample(4, model, MixRandom(s)).point for s in range(30)} == wanted
+
+
 def test_manifold_respects_chosen_points(batch):
     model, _, _ = batch
     m = create_method("manifold", points=["layer3"])

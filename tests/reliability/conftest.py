@@ -50,6 +50,8 @@ def files(tmp_path_factory, run, ckpt) -> Path:
     save_checkpoint(d / "nan.pt", {**state, "model": weights})
     # A zero stem makes every sample's features the same: η² is undefined everywhere.
     save_checkpoint(d / "constant.pt", {**state, "model": {**state["model"], stem: torch.zeros_like(weights[stem])}})
+    # The same weights as if trained with --val-fraction 0: its data has no validation split.
+    save_checkpoint(d / "no-val.pt", {**state, "config": {**state["config"], "val_fraction": 0.0}, "validation": None})
 
     # Tables: two valid eta2 outputs, a damaged one and a foreign one.
     for name, method in [("eta2-erm", "erm"), ("eta2-mixup", "mixup")]:

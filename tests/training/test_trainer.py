@@ -92,6 +92,18 @@ def test_checkpoint_alone_rebuilds_model_and_data(tmp_path):
     assert accuracy == pytest.approx(metrics(run)[0]["test_accuracy"], abs=1e-12)
 
 
+def test_a_loaded_run_prints_as_one_short_line(tmp_path):
+    run = train(out=tmp_path / "r", quiet=True, **FAST)
+    loaded = load(run / "checkpoints" / "last.pt", device="cpu")
+    sizes = {split: len(loaded.dataset.split(split)[0]) for split in ("train", "val", "test")}
+    assert sizes["train"] + sizes["val"] == 1438 and sizes["test"] == 359
+    expected = f"train {sizes['train']}, val {sizes['val']}, test 359"
+    assert repr(loaded) == f"LoadedRun(run='r', method='erm', model='preact-resnet20', epoch=1, data='digits: {expected}')"
+    assert str(loaded) == repr(loaded)
+    bare = load(run / "checkpoints" / "last.pt", device="cpu", with_data=False)
+    assert repr(bare) == "LoadedRun(run='r', method='erm', model='preact-resnet20', epoch=1, data='not loaded')"
+
+
 def test_multilabel_with_corruption_trains_and_records_it(tmp_path):
     run = train(
         out=tmp_path / "ml",

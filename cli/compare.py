@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from mixdiag._io import check_output_dir
-from mixdiag.analysis.compare import ConflictComparison, compare, write_compare
 
 
 @click.command("compare")
@@ -23,6 +22,8 @@ def compare_cmd(sources, baseline, out, force, **eta2_options):
     or conflict outputs (directories or conflict.csv of `mixdiag conflict`), whose
     decoupling AUCs and label η² are then put side by side.
     """
+    from mixdiag.analysis.compare import ConflictComparison, compare, write_compare
+
     check_output_dir(out, force)  # before the runs are read or measured, which can take minutes
     result = compare(list(sources), baseline=baseline, **eta2_options)
     written = write_compare(result, out, force=force)

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import click
 
-from mixdiag import distributed
 from mixdiag._io import check_output_dir
-from mixdiag.analysis.conflict import conflict_result, write_conflict
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -34,6 +32,9 @@ def _pair(text: str) -> tuple[str, str]:
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
 def conflict_cmd(ckpt, pairs, given, out, force, device, **options):
     """Correlation conflict: label η² of 'a only' vs 'b only' per hidden state, and decoupling AUC at the output."""
+    from mixdiag import distributed
+    from mixdiag.analysis.conflict import conflict_result, write_conflict
+
     ckpt = Path(ckpt)
     if out is None:
         run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent

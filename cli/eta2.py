@@ -6,11 +6,8 @@ from pathlib import Path
 
 import click
 
-from mixdiag import distributed
 from mixdiag._io import check_output_dir
-from mixdiag.analysis import DEFAULT_SAMPLE_SIZE
-from mixdiag.analysis.kmeans import BACKENDS, DEFAULT_BACKEND
-from mixdiag.analysis.report import eta2_result, write_eta2
+from mixdiag.analysis._defaults import BACKENDS, DEFAULT_BACKEND, DEFAULT_SAMPLE_SIZE
 
 from ._common import ByteSize, SampleSize
 
@@ -34,6 +31,9 @@ from ._common import ByteSize, SampleSize
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
 def eta2_cmd(ckpt, out, force, device, **options):
     """Per-block η² = 1 − SSI/SST of a k-means partition of every hidden state."""
+    from mixdiag import distributed
+    from mixdiag.analysis.report import eta2_result, write_eta2
+
     ckpt = Path(ckpt)
     if out is None:
         run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from mixdiag._io import atomic_path, check_writable
-from mixdiag.analysis.track import read_track
 from mixdiag.errors import MixdiagError
 
 
@@ -20,6 +19,7 @@ def plot_track_cmd(run, out):
     import matplotlib.pyplot as plt
     from matplotlib.backend_bases import FigureCanvasBase
 
+    from mixdiag.analysis.track import read_track
     from mixdiag.plots import plot_track
 
     out = Path(out) if out else Path(run) / "eta2_track.png"

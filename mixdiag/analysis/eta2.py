@@ -47,6 +47,7 @@ from torch import nn
 
 from .._device import resolve_device
 from ..errors import MixdiagError
+from ._defaults import DEFAULT_SAMPLE_SIZE
 from ._shard import analysis_world, from_main, share, sum_across, together
 from .capture import FeatureCapture, hidden_states
 from .kmeans import (
@@ -72,7 +73,6 @@ __all__ = [
     "compute_eta2",
 ]
 
-DEFAULT_SAMPLE_SIZE = 2000
 # Below FAISS's own default of 256 rows per centroid a cut fit sample is too small to trust.
 MIN_ROWS_PER_CENTROID = 256
 # Bytes per feature and batch row the analysis holds while it counts a batch: the captured

@@ -73,8 +73,7 @@ __all__ = [
     "check_backend",
 ]
 
-BACKENDS = ("faiss", "torch")
-DEFAULT_BACKEND = "faiss" if faiss is not None else "torch"
+from ._defaults import BACKENDS, DEFAULT_BACKEND  # noqa: E402  (light: the CLI reads them for --help)
 
 # Lloyd iterations per initialisation, and initialisations, in the projected space. The
 # weakly clustered early blocks of a briefly trained PreAct-ResNet-32 have many local optima

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from mixdiag._io import run_checkpoint
 from mixdiag.errors import MixdiagError
 
 
@@ -90,3 +91,15 @@ class SampleSize(click.ParamType):
             return int(value)
         except ValueError:
             self.fail(f"{value!r} is neither a number of rows nor 'all'", param, ctx)
+
+
+class Checkpoint(click.ParamType):
+    """A checkpoint file, or a run directory standing for its ``checkpoints/last.pt``."""
+
+    name = "PATH|RUN_DIR"
+
+    def convert(self, value, param, ctx):
+        try:
+            return run_checkpoint(value)
+        except MixdiagError as exc:
+            self.fail(str(exc), param, ctx)

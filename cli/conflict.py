@@ -8,6 +8,8 @@ import click
 
 from mixdiag._io import check_output_dir
 
+from ._common import Checkpoint
+
 
 def _pair(text: str) -> tuple[str, str]:
     a, sep, b = text.partition(",")
@@ -17,7 +19,7 @@ def _pair(text: str) -> tuple[str, str]:
 
 
 @click.command("conflict")
-@click.option("--ckpt", type=click.Path(dir_okay=False), required=True, help="Checkpoint of a multi-label run, written by mixdiag train.")
+@click.option("--ckpt", type=Checkpoint(), required=True, help="Checkpoint of a multi-label run, written by mixdiag train, or its run directory (checkpoints/last.pt).")
 @click.option("--pairs", type=click.IntRange(min=1), default=5, show_default=True,
               help="Number of label pairs, the most correlated (phi) on the clean training labels.")
 @click.option("--pair", "given", multiple=True, metavar="A,B", help="Analyse this label pair (names or indices) instead; repeatable.")
@@ -35,7 +37,6 @@ def conflict_cmd(ckpt, pairs, given, out, force, device, **options):
     from mixdiag import distributed
     from mixdiag.analysis.conflict import conflict_result, write_conflict
 
-    ckpt = Path(ckpt)
     if out is None:
         run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
         out = run_dir / f"conflict-{options['split']}"

@@ -9,20 +9,20 @@ import click
 from mixdiag._io import check_output_dir
 from mixdiag.analysis._defaults import BACKENDS, DEFAULT_BACKEND, DEFAULT_SAMPLE_SIZE
 
-from ._common import ByteSize, SampleSize
+from ._common import ByteSize, Checkpoint, SampleSize
 
 
 @click.command("eta2")
-@click.option("--ckpt", type=click.Path(dir_okay=False), required=True, help="Checkpoint written by mixdiag train.")
+@click.option("--ckpt", type=Checkpoint(), required=True, help="Checkpoint written by mixdiag train, or its run directory (checkpoints/last.pt).")
 @click.option("--split", type=click.Choice(["train", "test", "val"]), default="train", show_default=True, help="Data split to measure (the paper uses train).")
 @click.option("--k", type=int, default=10, show_default=True, help="k-means clusters per hidden state.")
 @click.option("--restarts", type=int, default=1, show_default=True, help="Clusterings with different seeds; reports mean and s.d. of η².")
 @click.option("--sample-size", type=SampleSize(), default=DEFAULT_SAMPLE_SIZE, show_default=True, help="Rows per hidden state the k-means fit uses; 'all' fits on every sample.")
 @click.option("--pooled", is_flag=True, help="Average each block output over spatial positions instead of flattening it.")
 @click.option("--limit", type=int, default=None, help="Use only the first N samples of the split.")
-@click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Samples per forward pass.")
 @click.option("--max-memory", type=ByteSize(), default="2G", show_default=True, help="Bound on what the analysis holds at once (e.g. 2G, 512M).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fit sample and of k-means.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the fit sample and of k-means.")
 @click.option("--kmeans-backend", type=click.Choice(BACKENDS), default=DEFAULT_BACKEND, show_default=True,
               help="Who runs the k-means iterations: FAISS, or pure torch on the model's device.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu or cuda[:N].")
@@ -34,7 +34,6 @@ def eta2_cmd(ckpt, out, force, device, **options):
     from mixdiag import distributed
     from mixdiag.analysis.report import eta2_result, write_eta2
 
-    ckpt = Path(ckpt)
     if out is None:
         run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
         out = run_dir / f"eta2-{options['split']}"

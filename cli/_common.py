@@ -23,6 +23,11 @@ class Group(click.Group):
             raise click.ClickException(one_line(f"{exc.strerror or exc}{where}; check the path and its permissions")) from None
 
 
+quiet_option = click.option(
+    "--quiet", "-q", is_flag=True, help="No progress lines on stderr (errors and the outputs' paths still show)."
+)
+
+
 def one_line(message: str) -> str:
     """The message with line breaks folded, so scripts can rely on one ``Error:`` line."""
     return " ".join(message.split())

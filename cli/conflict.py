@@ -8,7 +8,7 @@ import click
 
 from mixdiag._io import check_output_dir
 
-from ._common import Checkpoint
+from ._common import Checkpoint, quiet_option
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -32,9 +32,11 @@ def _pair(text: str) -> tuple[str, str]:
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu or cuda[:N].")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Output directory. Default: <run>/conflict-<split>.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
-def conflict_cmd(ckpt, pairs, given, out, force, device, **options):
+@quiet_option
+def conflict_cmd(ckpt, pairs, given, out, force, device, quiet, **options):
     """Correlation conflict: label η² of 'a only' vs 'b only' per hidden state, and decoupling AUC at the output."""
     from mixdiag import distributed
+    from mixdiag._progress import quiet as silenced
     from mixdiag.analysis.conflict import conflict_result, write_conflict
 
     if out is None:
@@ -45,7 +47,8 @@ def conflict_cmd(ckpt, pairs, given, out, force, device, **options):
     check_output_dir(out, force)
     world, device = distributed.setup(device)
     try:
-        result = conflict_result(ckpt, pairs=[_pair(p) for p in given] if given else pairs, device=device, **options)
+        with silenced(quiet):
+            result = conflict_result(ckpt, pairs=[_pair(p) for p in given] if given else pairs, device=device, **options)
         write_conflict(result, out, force=force)
     finally:
         distributed.teardown()

@@ -9,7 +9,7 @@ import click
 from mixdiag._io import check_output_dir
 from mixdiag.analysis._defaults import BACKENDS, DEFAULT_BACKEND, DEFAULT_SAMPLE_SIZE
 
-from ._common import ByteSize, Checkpoint, SampleSize
+from ._common import ByteSize, Checkpoint, SampleSize, quiet_option
 
 
 @click.command("eta2")
@@ -29,9 +29,11 @@ from ._common import ByteSize, Checkpoint, SampleSize
 @click.option("--save-assignments", is_flag=True, help="Also write assignments.npz: the cluster of every sample per hidden state.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Output directory. Default: <run>/eta2-<split>.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
-def eta2_cmd(ckpt, out, force, device, **options):
+@quiet_option
+def eta2_cmd(ckpt, out, force, device, quiet, **options):
     """Per-block η² = 1 − SSI/SST of a k-means partition of every hidden state."""
     from mixdiag import distributed
+    from mixdiag._progress import quiet as silenced
     from mixdiag.analysis.report import eta2_result, write_eta2
 
     if out is None:
@@ -42,7 +44,8 @@ def eta2_cmd(ckpt, out, force, device, **options):
     check_output_dir(out, force)
     world, device = distributed.setup(device)
     try:
-        result = eta2_result(ckpt, device=device, **options)
+        with silenced(quiet):
+            result = eta2_result(ckpt, device=device, **options)
         write_eta2(result, out, force=force)
     finally:
         distributed.teardown()
@@ -50,3 +53,14 @@ def eta2_cmd(ckpt, out, force, device, **options):
         click.echo(f"η² of {len(result.table)} hidden states written to {out}")
         for name in ("eta2.csv", "eta2.json", "eta2.png") + (("assignments.npz",) if result.assignments else ()):
             click.echo(f"  {out / name}")
+        click.echo(block_table(result.table))
+
+
+def block_table(table) -> str:
+    """η² per hidden state, one line each, named by module as in eta2.csv (``eta2_std`` only when it is a number)."""
+    spread = table["eta2_std"].notna().any() and (table["eta2_std"] > 0).any()
+    width = max(len("module"), *(len(m) for m in table["module"]))
+    lines = [f"{'module':<{width}}  {'dim':>8}  {'η²':>6}" + ("  s.d." if spread else "")]
+    for row in table.itertuples():
+        lines.append(f"{row.module:<{width}}  {row.dim:>8}  {row.eta2:6.3f}" + (f"  {row.eta2_std:.4f}" if spread else ""))
+    return "\n".join(lines)

@@ -29,7 +29,7 @@ def plot_track_cmd(run, out):
         raise MixdiagError(f"--out {out} does not end in an image type matplotlib writes; use one of .{', .'.join(sorted(formats))}")
     check_writable(out.absolute().parent)
     track = read_track(run)
-    fig = plot_track(track, title=f"η² during training of {Path(run).name} ({track['method'].iloc[0]})")
+    fig = plot_track(track)
     try:
         # Named explicitly: the temporary file's .tmp suffix would not tell matplotlib the format.
         with atomic_path(out) as tmp:

@@ -66,7 +66,7 @@ def main() -> None:
     argvs = {name: [python, "-c", code] for name, code in PYTHON_CASES.items()}
     argvs.update({"mixdiag " + " ".join(case): [python, "-c", _CLI, *case] for case in CLI_CASES})
     if script:
-        argvs["mixdiag --help (console script)"] = [script, "--help"]
+        argvs["mixdiag --help (the console script)"] = [script, "--help"]
     times: dict[str, list[float]] = {name: [] for name in argvs}
     imports_torch: dict[str, bool] = {}
     for _ in range(rounds):

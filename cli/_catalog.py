@@ -16,7 +16,6 @@ class DatasetEntry(NamedTuple):
     options: tuple[str, ...]
 
 
-_LIMIT = "limit"
 _CACHE = ("cache_dir", "workers")
 
 DATASETS = {
@@ -26,23 +25,23 @@ DATASETS = {
     "chestxray14": DatasetEntry(
         "NIH ChestX-ray14, 14 findings, multi-label",
         "the NIH release in --data-dir; official test list, validation drawn by patient",
-        ("image_size", "val_fraction", _LIMIT, *_CACHE),
+        ("image_size", "val_fraction", "limit", *_CACHE),
     ),
-    "cifar10": DatasetEntry("CIFAR-10, 32x32 colour images, 10 classes", "cifar-10-batches-py/ (python pickles) in --data-dir; official 50k/10k", (_LIMIT,)),
+    "cifar10": DatasetEntry("CIFAR-10, 32x32 colour images, 10 classes", "cifar-10-batches-py/ (python pickles) in --data-dir; official 50k/10k", ("limit",)),
     "digits": DatasetEntry("scikit-learn's 8x8 digits, 10 classes (the default)", "embedded; fixed stratified 80/20 split", ()),
     "ecg-tianchi": DatasetEntry(
         "Hefei (Tianchi) 8-lead ECGs, arrhythmias, multi-label",
         "the competition files in --data-dir; seeded train/val/test split",
-        ("label_file", "arrhythmia_file", "derive_limb_leads", "downsample", "val_fraction", "test_fraction", _LIMIT, *_CACHE),
+        ("label_file", "arrhythmia_file", "derive_limb_leads", "downsample", "val_fraction", "test_fraction", "limit", *_CACHE),
     ),
     "fashion-mnist": DatasetEntry(
-        "Fashion-MNIST, 28x28 grey images, 10 classes", "IDX files in --data-dir (default /usr/share/datasets/fashion-mnist); official 60k/10k", (_LIMIT,)
+        "Fashion-MNIST, 28x28 grey images, 10 classes", "IDX files in --data-dir (default /usr/share/datasets/fashion-mnist); official 60k/10k", ("limit",)
     ),
-    "mnist": DatasetEntry("MNIST, 28x28 grey digits, 10 classes", "IDX files in --data-dir; official 60k/10k", (_LIMIT,)),
+    "mnist": DatasetEntry("MNIST, 28x28 grey digits, 10 classes", "IDX files in --data-dir; official 60k/10k", ("limit",)),
     "ptbxl": DatasetEntry(
         "PTB-XL 12-lead ECGs, diagnostic classes, multi-label",
         "the PhysioNet release in --data-dir; folds 1-8 train, 9 val, 10 test",
-        ("sampling_rate", "level", _LIMIT, *_CACHE),
+        ("sampling_rate", "level", "limit", *_CACHE),
     ),
     "synthetic-multilabel": DatasetEntry(
         "generated gratings, multi-label with correlated label pairs",

@@ -40,6 +40,7 @@ _WHERE = {
     "load": ".training",
     "load_dataset": ".data",
     "plots": None,
+    "quiet": "._progress",
     "read_track": ".analysis.track",
     "train": ".training",
 }

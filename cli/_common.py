@@ -6,6 +6,7 @@ import json
 
 import click
 
+from mixdiag._io import run_checkpoint
 from mixdiag.errors import MixdiagError
 
 
@@ -20,6 +21,11 @@ class Group(click.Group):
         except OSError as exc:
             where = f": {exc.filename}" if exc.filename else ""
             raise click.ClickException(one_line(f"{exc.strerror or exc}{where}; check the path and its permissions")) from None
+
+
+quiet_option = click.option(
+    "--quiet", "-q", is_flag=True, help="No progress lines on stderr (errors and the outputs' paths still show)."
+)
 
 
 def one_line(message: str) -> str:
@@ -90,3 +96,15 @@ class SampleSize(click.ParamType):
             return int(value)
         except ValueError:
             self.fail(f"{value!r} is neither a number of rows nor 'all'", param, ctx)
+
+
+class Checkpoint(click.ParamType):
+    """A checkpoint file, or a run directory standing for its ``checkpoints/last.pt``."""
+
+    name = "PATH|RUN_DIR"
+
+    def convert(self, value, param, ctx):
+        try:
+            return run_checkpoint(value)
+        except MixdiagError as exc:
+            self.fail(str(exc), param, ctx)

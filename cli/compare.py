@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from mixdiag._io import check_output_dir
-from mixdiag.analysis.compare import ConflictComparison, compare, write_compare
+
+from ._common import quiet_option
 
 
 @click.command("compare")
@@ -16,15 +17,20 @@ from mixdiag.analysis.compare import ConflictComparison, compare, write_compare
 @click.option("--split", type=click.Choice(["train", "test", "val"]), default="train", show_default=True, help="Split for sources that are checkpoints.")
 @click.option("--k", type=int, default=10, show_default=True, help="k for sources that are checkpoints.")
 @click.option("--device", default="auto", show_default=True)
-def compare_cmd(sources, baseline, out, force, **eta2_options):
+@quiet_option
+def compare_cmd(sources, baseline, out, force, quiet, **eta2_options):
     """Overlay per-block η² of several runs; write Δη² per block against a baseline.
 
     SOURCES are eta2 outputs (directories or eta2.csv), checkpoints, or run directories;
     or conflict outputs (directories or conflict.csv of `mixdiag conflict`), whose
     decoupling AUCs and label η² are then put side by side.
     """
+    from mixdiag._progress import quiet as silenced
+    from mixdiag.analysis.compare import ConflictComparison, compare, write_compare
+
     check_output_dir(out, force)  # before the runs are read or measured, which can take minutes
-    result = compare(list(sources), baseline=baseline, **eta2_options)
+    with silenced(quiet):
+        result = compare(list(sources), baseline=baseline, **eta2_options)
     written = write_compare(result, out, force=force)
     if isinstance(result, ConflictComparison):
         runs = result.rows["run"].nunique()

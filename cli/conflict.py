@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from mixdiag import distributed
 from mixdiag._io import check_output_dir
-from mixdiag.analysis.conflict import conflict_result, write_conflict
+
+from ._common import Checkpoint, quiet_option
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -19,7 +19,7 @@ def _pair(text: str) -> tuple[str, str]:
 
 
 @click.command("conflict")
-@click.option("--ckpt", type=click.Path(dir_okay=False), required=True, help="Checkpoint of a multi-label run, written by mixdiag train.")
+@click.option("--ckpt", type=Checkpoint(), required=True, help="Checkpoint of a multi-label run, written by mixdiag train, or its run directory (checkpoints/last.pt).")
 @click.option("--pairs", type=click.IntRange(min=1), default=5, show_default=True,
               help="Number of label pairs, the most correlated (phi) on the clean training labels.")
 @click.option("--pair", "given", multiple=True, metavar="A,B", help="Analyse this label pair (names or indices) instead; repeatable.")
@@ -32,9 +32,13 @@ def _pair(text: str) -> tuple[str, str]:
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu or cuda[:N].")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Output directory. Default: <run>/conflict-<split>.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
-def conflict_cmd(ckpt, pairs, given, out, force, device, **options):
+@quiet_option
+def conflict_cmd(ckpt, pairs, given, out, force, device, quiet, **options):
     """Correlation conflict: label η² of 'a only' vs 'b only' per hidden state, and decoupling AUC at the output."""
-    ckpt = Path(ckpt)
+    from mixdiag import distributed
+    from mixdiag._progress import quiet as silenced
+    from mixdiag.analysis.conflict import conflict_result, write_conflict
+
     if out is None:
         run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
         out = run_dir / f"conflict-{options['split']}"
@@ -43,7 +47,8 @@ def conflict_cmd(ckpt, pairs, given, out, force, device, **options):
     check_output_dir(out, force)
     world, device = distributed.setup(device)
     try:
-        result = conflict_result(ckpt, pairs=[_pair(p) for p in given] if given else pairs, device=device, **options)
+        with silenced(quiet):
+            result = conflict_result(ckpt, pairs=[_pair(p) for p in given] if given else pairs, device=device, **options)
         write_conflict(result, out, force=force)
     finally:
         distributed.teardown()

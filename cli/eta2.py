@@ -6,35 +6,36 @@ from pathlib import Path
 
 import click
 
-from mixdiag import distributed
 from mixdiag._io import check_output_dir
-from mixdiag.analysis import DEFAULT_SAMPLE_SIZE
-from mixdiag.analysis.kmeans import BACKENDS, DEFAULT_BACKEND
-from mixdiag.analysis.report import eta2_result, write_eta2
+from mixdiag.analysis._defaults import BACKENDS, DEFAULT_BACKEND, DEFAULT_SAMPLE_SIZE
 
-from ._common import ByteSize, SampleSize
+from ._common import ByteSize, Checkpoint, SampleSize, quiet_option
 
 
 @click.command("eta2")
-@click.option("--ckpt", type=click.Path(dir_okay=False), required=True, help="Checkpoint written by mixdiag train.")
+@click.option("--ckpt", type=Checkpoint(), required=True, help="Checkpoint written by mixdiag train, or its run directory (checkpoints/last.pt).")
 @click.option("--split", type=click.Choice(["train", "test", "val"]), default="train", show_default=True, help="Data split to measure (the paper uses train).")
 @click.option("--k", type=int, default=10, show_default=True, help="k-means clusters per hidden state.")
 @click.option("--restarts", type=int, default=1, show_default=True, help="Clusterings with different seeds; reports mean and s.d. of η².")
 @click.option("--sample-size", type=SampleSize(), default=DEFAULT_SAMPLE_SIZE, show_default=True, help="Rows per hidden state the k-means fit uses; 'all' fits on every sample.")
 @click.option("--pooled", is_flag=True, help="Average each block output over spatial positions instead of flattening it.")
 @click.option("--limit", type=int, default=None, help="Use only the first N samples of the split.")
-@click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Samples per forward pass.")
 @click.option("--max-memory", type=ByteSize(), default="2G", show_default=True, help="Bound on what the analysis holds at once (e.g. 2G, 512M).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fit sample and of k-means.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the fit sample and of k-means.")
 @click.option("--kmeans-backend", type=click.Choice(BACKENDS), default=DEFAULT_BACKEND, show_default=True,
               help="Who runs the k-means iterations: FAISS, or pure torch on the model's device.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu or cuda[:N].")
 @click.option("--save-assignments", is_flag=True, help="Also write assignments.npz: the cluster of every sample per hidden state.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Output directory. Default: <run>/eta2-<split>.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
-def eta2_cmd(ckpt, out, force, device, **options):
+@quiet_option
+def eta2_cmd(ckpt, out, force, device, quiet, **options):
     """Per-block η² = 1 − SSI/SST of a k-means partition of every hidden state."""
-    ckpt = Path(ckpt)
+    from mixdiag import distributed
+    from mixdiag._progress import quiet as silenced
+    from mixdiag.analysis.report import eta2_result, write_eta2
+
     if out is None:
         run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
         out = run_dir / f"eta2-{options['split']}"
@@ -43,7 +44,8 @@ def eta2_cmd(ckpt, out, force, device, **options):
     check_output_dir(out, force)
     world, device = distributed.setup(device)
     try:
-        result = eta2_result(ckpt, device=device, **options)
+        with silenced(quiet):
+            result = eta2_result(ckpt, device=device, **options)
         write_eta2(result, out, force=force)
     finally:
         distributed.teardown()
@@ -51,3 +53,14 @@ def eta2_cmd(ckpt, out, force, device, **options):
         click.echo(f"η² of {len(result.table)} hidden states written to {out}")
         for name in ("eta2.csv", "eta2.json", "eta2.png") + (("assignments.npz",) if result.assignments else ()):
             click.echo(f"  {out / name}")
+        click.echo(block_table(result.table))
+
+
+def block_table(table) -> str:
+    """η² per hidden state, one line each, named by module as in eta2.csv (``eta2_std`` only when it is a number)."""
+    spread = table["eta2_std"].notna().any() and (table["eta2_std"] > 0).any()
+    width = max(len("module"), *(len(m) for m in table["module"]))
+    lines = [f"{'module':<{width}}  {'dim':>8}  {'η²':>6}" + ("  s.d." if spread else "")]
+    for row in table.itertuples():
+        lines.append(f"{row.module:<{width}}  {row.dim:>8}  {row.eta2:6.3f}" + (f"  {row.eta2_std:.4f}" if spread else ""))
+    return "\n".join(lines)

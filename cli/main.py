@@ -2,8 +2,7 @@
 
 import click
 
-from mixdiag import list_datasets, list_methods, list_models
-
+from ._catalog import METHODS, MODELS, dataset_lines
 from ._common import Group
 from .compare import compare_cmd
 from .conflict import conflict_cmd
@@ -21,9 +20,9 @@ def cli():
 @cli.command("list")
 @click.argument("what", type=click.Choice(["models", "datasets", "methods"]))
 def list_cmd(what):
-    """List registered models, datasets or mixing methods."""
-    names = {"models": list_models, "datasets": list_datasets, "methods": list_methods}[what]()
-    click.echo("\n".join(names))
+    """List registered models, datasets (one line each: what, layout, options) or mixing methods."""
+    lines = {"models": MODELS, "datasets": dataset_lines(), "methods": METHODS}[what]
+    click.echo("\n".join(lines))
 
 
 for command in (train_cmd, eta2_cmd, conflict_cmd, compare_cmd, plot_track_cmd):

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from mixdiag._io import atomic_path, check_writable
-from mixdiag.analysis.track import read_track
 from mixdiag.errors import MixdiagError
 
 
@@ -20,6 +19,7 @@ def plot_track_cmd(run, out):
     import matplotlib.pyplot as plt
     from matplotlib.backend_bases import FigureCanvasBase
 
+    from mixdiag.analysis.track import read_track
     from mixdiag.plots import plot_track
 
     out = Path(out) if out else Path(run) / "eta2_track.png"
@@ -29,7 +29,7 @@ def plot_track_cmd(run, out):
         raise MixdiagError(f"--out {out} does not end in an image type matplotlib writes; use one of .{', .'.join(sorted(formats))}")
     check_writable(out.absolute().parent)
     track = read_track(run)
-    fig = plot_track(track, title=f"η² during training of {Path(run).name} ({track['method'].iloc[0]})")
+    fig = plot_track(track)
     try:
         # Named explicitly: the temporary file's .tmp suffix would not tell matplotlib the format.
         with atomic_path(out) as tmp:

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import click
 
-from mixdiag import distributed
-from mixdiag.training import TrainConfig, train
-from mixdiag.training.config import SCHEDULES
+from mixdiag.training.config import SCHEDULES, TrainConfig
 
 from ._common import parse_key_values, parse_list, point_or_index
 
@@ -55,6 +53,9 @@ _D = TrainConfig()
 def train_cmd(ctx, dataset_options, mix_points, weights, alpha, per_sample_lambda, beta, gamma, out, resume, force, progress, quiet, tensorboard,
               **settings):
     """Train a model with a mixing method and write a run directory."""
+    from mixdiag import distributed
+    from mixdiag.training import train
+
     method_options = {
         "alpha": alpha,
         "per_sample": per_sample_lambda or None,

@@ -8,9 +8,14 @@ The Python API that the ``mixdiag`` command wraps::
     df = mixdiag.eta2(run)                         # per-block η², a pandas DataFrame
     fig = mixdiag.plots.plot_eta2(df)              # a matplotlib Figure
     conflict = mixdiag.conflict(run, pairs=5)      # multi-label runs: correlation conflict per pair and block
+
+Names are loaded on first use: ``import mixdiag`` alone imports neither torch nor
+scikit-learn, so the command line starts at once.
 """
 
 import os
+
+from ._lazy import lazy_exports
 
 # torch and FAISS each bring their own OpenMP runtime. With the default active wait, the
 # idle threads of one spin on the cores the other needs: on 2 cores, k-means after a
@@ -18,43 +23,28 @@ import os
 # a user's own setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .analysis.compare import compare  # noqa: E402
-from .analysis.conflict import conflict  # noqa: E402
-from .analysis.report import eta2  # noqa: E402
-from .analysis.track import read_track  # noqa: E402
-from .data import list_datasets, load_dataset  # noqa: E402
-from .errors import CheckpointError, DataError, MixdiagError  # noqa: E402
-from .mixing import create_method, list_methods  # noqa: E402
-from .models import create_model, list_models  # noqa: E402
-from .training import LoadedRun, TrainConfig, load, train  # noqa: E402
+_WHERE = {
+    "CheckpointError": ".errors",
+    "DataError": ".errors",
+    "LoadedRun": ".training",
+    "MixdiagError": ".errors",
+    "TrainConfig": ".training",
+    "compare": ".analysis.compare",
+    "conflict": ".analysis.conflict",
+    "create_method": ".mixing",
+    "create_model": ".models",
+    "eta2": ".analysis.report",
+    "list_datasets": ".data",
+    "list_methods": ".mixing",
+    "list_models": ".models",
+    "load": ".training",
+    "load_dataset": ".data",
+    "plots": None,
+    "quiet": "._progress",
+    "read_track": ".analysis.track",
+    "train": ".training",
+}
 
-__all__ = [
-    "CheckpointError",
-    "DataError",
-    "LoadedRun",
-    "MixdiagError",
-    "TrainConfig",
-    "compare",
-    "conflict",
-    "create_method",
-    "create_model",
-    "eta2",
-    "list_datasets",
-    "list_methods",
-    "list_models",
-    "load",
-    "load_dataset",
-    "plots",
-    "read_track",
-    "train",
-]
+__all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str):
-    # The plots pull in matplotlib and seaborn (about a second of imports): loaded on first
-    # use, so `mixdiag train` and scripts that only compute do not pay for them.
-    if name == "plots":
-        import importlib
-
-        return importlib.import_module(".plots", __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

@@ -175,3 +175,18 @@ def write_directory(out: str | Path, write: Callable[[Path], None], force: bool 
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
     return [out / name for name in names]
+
+
+def run_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file as given, or the ``checkpoints/last.pt`` of a run directory.
+
+    Accepts ``RUN``, ``RUN/checkpoints`` or a file; a directory holding neither
+    ``checkpoints/last.pt`` nor ``last.pt`` is refused with the fix in the message.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    for candidate in (path / "checkpoints" / "last.pt", path / "last.pt"):
+        if candidate.is_file():
+            return candidate
+    raise MixdiagError(f"{path} is a directory without checkpoints/last.pt; pass a run directory written by mixdiag train or a .pt file")

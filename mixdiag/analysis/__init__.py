@@ -2,27 +2,28 @@
 
 The core engine is :func:`compute_eta2`; its steps (:class:`FeatureCapture`,
 :func:`fit_blocks`, :func:`accumulate_stats`, :func:`summarize`) are public for callers
-that split the work, e.g. across processes.
+that split the work, e.g. across processes. Names load on first use (see :mod:`mixdiag._lazy`).
 """
 
-from .capture import OUTPUT, FeatureCapture, hidden_states
-from .eta2 import DEFAULT_SAMPLE_SIZE, BlockClusters, accumulate_stats, compute_eta2, fit_blocks, summarize
-from .kmeans import assign, fit_kmeans, sample_order
-from .stats import ClusterStats, partition_eta2
+from .._lazy import lazy_exports
 
-__all__ = [
-    "DEFAULT_SAMPLE_SIZE",
-    "OUTPUT",
-    "BlockClusters",
-    "ClusterStats",
-    "FeatureCapture",
-    "accumulate_stats",
-    "assign",
-    "compute_eta2",
-    "fit_blocks",
-    "fit_kmeans",
-    "hidden_states",
-    "partition_eta2",
-    "sample_order",
-    "summarize",
-]
+_WHERE = {
+    "DEFAULT_SAMPLE_SIZE": "._defaults",
+    "OUTPUT": ".capture",
+    "BlockClusters": ".eta2",
+    "ClusterStats": ".stats",
+    "FeatureCapture": ".capture",
+    "accumulate_stats": ".eta2",
+    "assign": ".kmeans",
+    "compute_eta2": ".eta2",
+    "fit_blocks": ".eta2",
+    "fit_kmeans": ".kmeans",
+    "hidden_states": ".capture",
+    "partition_eta2": ".stats",
+    "sample_order": ".kmeans",
+    "summarize": ".eta2",
+}
+
+__all__ = sorted(_WHERE)
+
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

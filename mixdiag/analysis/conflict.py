@@ -45,6 +45,7 @@ from torch import nn
 
 from .. import distributed
 from .._device import resolve_device
+from .._progress import iterate, rows_of
 from ..errors import MixdiagError
 from ..training.checkpoint import LoadedRun, load
 from ._shard import analysis_world, from_main, share, sum_across, together
@@ -239,7 +240,8 @@ def compute_conflict(
         stats = {(i, name): ClusterStats(2, shifts[name], name) for i in range(len(pairs)) for name in names}
         with together(world):
             start = mine.start
-            for feats in itertools.chain([first] if first is not None else [], batches):
+            passing = itertools.chain([first] if first is not None else [], batches)
+            for feats in iterate(passing, "conflict pass", mine.stop - mine.start, size=rows_of):
                 feats = {name: _numpy(f) for name, f in feats.items()}
                 stop = start + len(feats[OUTPUT])
                 for i, p in enumerate(pairs):
@@ -276,6 +278,10 @@ class ConflictResult:
 
     table: pd.DataFrame
     settings: dict
+
+    def __post_init__(self):
+        # The table carries its settings, so a figure drawn from it alone can say them.
+        self.table.attrs.update(self.settings)
 
 
 def conflict_result(

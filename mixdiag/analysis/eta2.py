@@ -46,7 +46,9 @@ import torch
 from torch import nn
 
 from .._device import resolve_device
+from .._progress import iterate, rows_of
 from ..errors import MixdiagError
+from ._defaults import DEFAULT_SAMPLE_SIZE
 from ._shard import analysis_world, from_main, share, sum_across, together
 from .capture import FeatureCapture, hidden_states
 from .kmeans import (
@@ -72,7 +74,6 @@ __all__ = [
     "compute_eta2",
 ]
 
-DEFAULT_SAMPLE_SIZE = 2000
 # Below FAISS's own default of 256 rows per centroid a cut fit sample is too small to trust.
 MIN_ROWS_PER_CENTROID = 256
 # Bytes per feature and batch row the analysis holds while it counts a batch: the captured
@@ -153,10 +154,10 @@ def fit_blocks(
     try:
         if workers > 1 and len(jobs) > 1 and torch.device(device).type == "cpu":
             with ThreadPoolExecutor(min(workers, len(jobs))) as pool:
-                results = list(pool.map(fit_in_worker, jobs))
+                results = list(iterate(pool.map(fit_in_worker, jobs), "η² k-means fits", len(jobs), unit="fits"))
         else:
             torch.set_num_threads(1)
-            results = [fit(job) for job in jobs]
+            results = [fit(job) for job in iterate(jobs, "η² k-means fits", len(jobs), unit="fits")]
     finally:
         torch.set_num_threads(threads)
     per_name = iter(results)
@@ -406,7 +407,8 @@ def compute_eta2(
     seeds = [int(s) & 0x7FFFFFFF for s in fit_seed.generate_state(restarts)]
 
     summaries, labels = {}, {name: np.zeros(n, dtype=np.int32) for name in selected} if return_assignments else None
-    for group in groups:
+    for number, group in enumerate(groups, 1):
+        part = f" (group {number} of {len(groups)})" if len(groups) > 1 else ""
         capture = dict(names=group, batch_size=batch_size, device=device, pooled=pooled)
         fit_rows = np.sort(order[: rows[group[0]]])
         rest = np.setdiff1d(np.arange(n), fit_rows, assume_unique=True)
@@ -414,7 +416,7 @@ def compute_eta2(
         samples = {name: _buffer(len(fit_rows), dims[name]) for name in group}
         with together(world), FeatureCapture(model, x, transform, indices=fit_rows[my_fit], **capture) as batches:
             start = my_fit.start
-            for feats in batches:
+            for feats in iterate(batches, f"η² fit-sample pass{part}", len(fit_rows[my_fit]), size=rows_of):
                 for name in group:
                     samples[name][start : start + len(feats[name])] = _numpy(feats[name])
                 start += len(feats[group[0]])
@@ -438,7 +440,8 @@ def compute_eta2(
             del samples, kept  # the fit samples are the bulk of the budget
             if my_rest.stop > my_rest.start:
                 with FeatureCapture(model, x, transform, indices=rest[my_rest], **capture) as batches:
-                    streamed = accumulate_stats(batches, clusters, device=device, labels_out=rest_labels)
+                    streaming = iterate(batches, f"η² streaming pass{part}", len(rest[my_rest]), size=rows_of)
+                    streamed = accumulate_stats(streaming, clusters, device=device, labels_out=rest_labels)
                 for name in group:
                     for mine, theirs in zip(stats[name], streamed[name]):
                         mine.merge(theirs)

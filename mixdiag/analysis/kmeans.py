@@ -49,6 +49,7 @@ import numpy as np
 import torch
 
 from ..errors import MixdiagError
+from ._defaults import BACKENDS, DEFAULT_BACKEND  # defined apart so that the CLI's --help reads them without torch
 from .stats import check_finite
 
 try:
@@ -72,9 +73,6 @@ __all__ = [
     "use_faiss_gpu",
     "check_backend",
 ]
-
-BACKENDS = ("faiss", "torch")
-DEFAULT_BACKEND = "faiss" if faiss is not None else "torch"
 
 # Lloyd iterations per initialisation, and initialisations, in the projected space. The
 # weakly clustered early blocks of a briefly trained PreAct-ResNet-32 have many local optima

@@ -35,6 +35,10 @@ class Eta2Result:
     settings: dict
     assignments: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        # The table carries its settings, so a figure drawn from it alone can say them.
+        self.table.attrs.update(self.settings)
+
 
 def run_settings(run: LoadedRun, split: str, n: int) -> dict:
     """What an analysis output records of the checkpoint and data it measured."""

@@ -53,4 +53,6 @@ def read_track(run_dir: str | Path) -> pd.DataFrame:
     df = read_csv(path, ["epoch", "block", "module", "eta2"], "mixdiag train --track-eta2")
     df.insert(0, "method", config.get("method", "unknown"))
     df.insert(0, "run", run_dir.name)
+    # Said by the figures: the probe is a fixed subset of the training split.
+    df.attrs.update(dataset=config.get("dataset"), split="train")
     return df

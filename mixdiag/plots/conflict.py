@@ -11,7 +11,7 @@ from typing import Optional
 import pandas as pd
 import seaborn as sns
 
-from .eta2 import _axes, _hue_style, _require, block_labels
+from .eta2 import BLOCK_AXIS, _axes, _hue_style, _require, _who, block_labels, titled
 
 
 def _pair_names(df: pd.DataFrame) -> pd.Series:
@@ -25,7 +25,7 @@ def _positions(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
 
 def _block_axis(ax, order: list[str]) -> None:
     ax.set_xticks(range(len(order)), block_labels(order), rotation=90, fontsize=8)
-    ax.set_xlabel("hidden state (stage.block; logits = model output)")
+    ax.set_xlabel(BLOCK_AXIS)
     ax.set_ylabel("label η² of 'a only' vs 'b only' (unitless)")
     # Not pinned to 1: flattened block outputs often give small label η², whose differences must stay visible.
     ax.set_ylim(bottom=0)
@@ -48,9 +48,7 @@ def plot_conflict(df: pd.DataFrame, ax=None, title: Optional[str] = None):
     _block_axis(ax, order)
     ax.legend(title="pair (phi on clean train labels, decoupling AUC)", fontsize=7, title_fontsize=7)
     if title is None:
-        runs = data["run"].unique() if "run" in data.columns else []
-        who = f"{runs[0]} ({data['method'].iloc[0]})" if len(runs) == 1 and "method" in data.columns else f"{len(runs)} runs"
-        title = f"Correlation conflict of {who}: label η² per block"
+        title = titled(f"Correlation conflict of {_who(df)}: label η² per block", df)
     ax.set_title(title)
     return fig
 

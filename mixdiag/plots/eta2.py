@@ -26,8 +26,53 @@ def _axes(ax, figsize):
 
 
 def block_labels(modules: list[str]) -> list[str]:
-    """Readable tick labels: ``layer2.3`` → ``2.3``, ``output`` → ``logits``."""
-    return ["logits" if m == "output" else m.replace("layer", "") for m in modules]
+    """Tick labels of hidden states: their module names, as in the tables (``layer2.3``, ``output``).
+
+    One name everywhere a person reads it; a shortened ``2.3`` reads like a number.
+    """
+    return [str(m) for m in modules]
+
+
+# What every per-block axis says it shows.
+BLOCK_AXIS = "hidden state (module name; output = logits)"
+
+
+def settings_caption(df: pd.DataFrame) -> str:
+    """The settings that make a figure comparable with another, as one line.
+
+    Read from ``df.attrs`` (the settings :func:`mixdiag.eta2` and :func:`mixdiag.conflict`
+    attach to their tables) and, where those are missing, from columns holding one value:
+    dataset and split, n, k, the checkpoint's epoch, pooled features, k-means restarts.
+    """
+    known = {c: df[c].iloc[0] for c in ("dataset", "split", "n", "k", "epoch") if c in df.columns and df[c].nunique() == 1}
+    known.update({key: value for key, value in df.attrs.items() if value is not None})
+    parts = []
+    where = " ".join(str(known[key]) for key in ("dataset", "split") if key in known)
+    if where:
+        parts.append(f"{where} split" if "split" in known else where)
+    parts += [f"{label}{known[key]:,}" for key, label in (("n", "n="), ("k", "k=")) if key in known]
+    if "epoch" in known:
+        parts.append(f"epoch {known['epoch']}")
+    if known.get("pooled"):
+        parts.append("pooled features")
+    if known.get("restarts", 1) > 1:
+        parts.append(f"{known['restarts']} k-means restarts")
+    return ", ".join(parts)
+
+
+def _who(df: pd.DataFrame) -> str:
+    """``run (method)`` of a one-run table, else how many runs it holds."""
+    runs = df["run"].unique() if "run" in df.columns else []
+    if len(runs) != 1:
+        return f"{len(runs)} runs" if len(runs) else "one run"
+    method = df["method"].iloc[0] if "method" in df.columns else df.attrs.get("method")
+    return f"{runs[0]} ({method})" if method else str(runs[0])
+
+
+def titled(headline: str, df: pd.DataFrame) -> str:
+    """``headline`` over the settings caption of ``df`` (when there is one)."""
+    caption = settings_caption(df)
+    return f"{headline}\n{caption}" if caption else headline
 
 
 # Every figure gives a method the same colour, whichever subset of methods it shows; the
@@ -45,8 +90,9 @@ def _hue_style(df: pd.DataFrame, hue: str) -> dict:
 
 
 def _block_ticks(ax, modules: list[str]) -> None:
-    """Block names under the x axis: level while they fit side by side (up to about 20), else turned upright."""
-    ax.set_xticks(range(len(modules)), block_labels(modules), rotation=0 if len(modules) <= 20 else 90, fontsize=8)
+    """Module names under the x axis: level while they fit side by side (up to about 10), else slanted."""
+    level = len(modules) <= 10
+    ax.set_xticks(range(len(modules)), block_labels(modules), rotation=0 if level else 45, ha="center" if level else "right", fontsize=8)
 
 
 def _name_band(ax, df: pd.DataFrame, hue: str) -> None:
@@ -72,7 +118,8 @@ def plot_eta2(df: pd.DataFrame, ax=None, title: Optional[str] = None, label: Opt
         df: rows of one run (columns ``module``, ``eta2``, ``eta2_std``; ``k`` for the title).
         ax: axes to draw into; a new figure when None. Calling again with the same ``ax``
             overlays curves, each with its own legend entry.
-        title: figure title; default names the run and k.
+        title: figure title; default names the run and method and, below, the settings
+            that make it comparable (:func:`settings_caption`).
         label: legend label of the curve; default the run name.
 
     Returns:
@@ -89,14 +136,12 @@ def plot_eta2(df: pd.DataFrame, ax=None, title: Optional[str] = None, label: Opt
         # Only a measured spread gets a band (and a legend entry saying what it is).
         ax.fill_between(x, y - err, y + err, color=line.get_color(), alpha=0.2, linewidth=0, label=f"{label}: ±1 s.d. over k-means restarts")
     _block_ticks(ax, list(df["module"]))
-    ax.set_xlabel("hidden state (stage.block; logits = model output)")
+    ax.set_xlabel(BLOCK_AXIS)
     ax.set_ylabel("η² = 1 − SSI/SST (unitless)")
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     if title is None and not ax.get_title():  # an overlay keeps the title the axes already has
-        run = df["run"].iloc[0] if "run" in df.columns else "run"
-        k = int(df["k"].iloc[0]) if "k" in df.columns else None
-        title = f"Per-block η² of {run}" + (f" (k-means, k={k})" if k else "")
+        title = titled(f"Per-block η² of {_who(df)}, k-means", df)
     if title is not None:
         ax.set_title(title)
     ax.legend(fontsize=8)
@@ -117,7 +162,7 @@ def plot_compare(df: pd.DataFrame, ax=None, hue: str = "method", title: str = "P
     sns.lineplot(data=data, x="position", y="eta2", hue=hue, marker="o", errorbar="sd", ax=ax, **_hue_style(data, hue))
     _name_band(ax, data, hue)
     _block_ticks(ax, order)
-    ax.set_xlabel("hidden state (stage.block; logits = model output)")
+    ax.set_xlabel(BLOCK_AXIS)
     ax.set_ylabel("η² = 1 − SSI/SST (unitless)")
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
@@ -135,7 +180,7 @@ def plot_delta(df: pd.DataFrame, ax=None, title: Optional[str] = None):
     _name_band(ax, data, "method")
     ax.axhline(0, color="black", lw=0.8)
     _block_ticks(ax, order)
-    ax.set_xlabel("hidden state (stage.block; logits = model output)")
+    ax.set_xlabel(BLOCK_AXIS)
     ax.set_ylabel("Δη² against baseline (unitless)")
     ax.grid(alpha=0.3)
     ax.set_title(title or f"Change of per-block η² against {df['baseline'].iloc[0]}")
@@ -143,32 +188,45 @@ def plot_delta(df: pd.DataFrame, ax=None, title: Optional[str] = None):
 
 
 def plot_track(df: pd.DataFrame, ax=None, title: Optional[str] = None):
-    """Heatmap of η² per block (rows) and epoch (columns) from training-time tracking."""
+    """Heatmap of η² per block (rows) and epoch (columns) from training-time tracking.
+
+    The colour scale spans the data's own range (given on the colour bar), so changes of a
+    few hundredths between epochs stay visible; cells carry their values while they fit.
+    """
     _require(df, ["epoch", "module", "eta2"], "plot_track")
     order = list(dict.fromkeys(df["module"]))
     table = df.pivot_table(index="module", columns="epoch", values="eta2").reindex(order)
     fig, ax = _axes(ax, (max(5.0, 0.45 * table.shape[1] + 3), max(3.5, 0.22 * len(order) + 1.5)))
-    sns.heatmap(table, ax=ax, vmin=0, vmax=1, cmap="viridis", cbar_kws={"label": "η² (unitless)"},
+    low, high = float(np.nanmin(table.to_numpy())), float(np.nanmax(table.to_numpy()))
+    if high - low < 1e-3:  # a flat table still needs a scale
+        low, high = low - 5e-4, high + 5e-4
+    digits = 3 if high - low < 0.1 else 2
+    sns.heatmap(table, ax=ax, vmin=low, vmax=high, cmap="viridis", annot=table.size <= 120, fmt=f".{digits}f",
+                annot_kws={"fontsize": 6}, cbar_kws={"label": f"η² (unitless), colour scale {low:.3f} to {high:.3f}"},
                 yticklabels=block_labels(order))
     ax.set_xlabel("epoch")
-    ax.set_ylabel("hidden state (stage.block; logits = model output)")
+    ax.set_ylabel(BLOCK_AXIS)
     ax.tick_params(axis="y", labelrotation=0)  # seaborn turns the block names upright
-    runs = df["run"].unique() if "run" in df.columns else []
-    ax.set_title(title or ("η² during training" + (f": {runs[0]}" if len(runs) == 1 else "")))
+    ax.set_title(title or titled(f"η² during training of {_who(df)}", df), fontsize=10)
     return fig
 
 
-def plot_trajectories(df: pd.DataFrame, ax=None, hue: str = "method", title: str = "Mean η² over blocks during training"):
-    """Mean over blocks of η² against epoch, one line per ``hue`` value (several runs)."""
-    _require(df, ["epoch", "module", "eta2", hue], "plot_trajectories")
-    fig, ax = _axes(ax, (6.5, 4.0))
+def plot_trajectories(df: pd.DataFrame, ax=None, hue: str = "method", title: Optional[str] = None):
+    """η² against epoch of every hidden state (thin lines) and the mean over residual blocks
+    (thick, ±1 s.d. across runs), one colour per ``hue`` value."""
+    _require(df, ["run", "epoch", "module", "eta2", hue], "plot_trajectories")
+    fig, ax = _axes(ax, (7.0, 4.2))
+    style = _hue_style(df, hue)
+    colours = style.get("palette") or {value: f"C{i % 10}" for i, value in enumerate(style["hue_order"])}
+    for (_, value, _), rows in df.sort_values("epoch").groupby(["run", hue, "module"], sort=False):
+        ax.plot(rows["epoch"], rows["eta2"], color=colours[value], lw=0.7, alpha=0.35, label="_hidden state")
     blocks = df[df["module"] != "output"]
     mean = blocks.groupby(["run", hue, "epoch"], as_index=False)["eta2"].mean()
-    sns.lineplot(data=mean, x="epoch", y="eta2", hue=hue, marker="o", errorbar="sd", ax=ax, **_hue_style(mean, hue))
+    sns.lineplot(data=mean, x="epoch", y="eta2", hue=hue, marker="o", lw=2.2, errorbar="sd", ax=ax, **style)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     _name_band(ax, mean, hue)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("mean η² over residual blocks (unitless)")
+    ax.set_ylabel("η² (unitless): thin, each hidden state;\nthick, mean over residual blocks", fontsize=8)
     ax.grid(alpha=0.3)
-    ax.set_title(title)
+    ax.set_title(title or titled("η² during training", df), fontsize=10)
     return fig

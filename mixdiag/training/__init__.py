@@ -1,7 +1,20 @@
-"""Training: settings, the loop, run directories, checkpoints and metrics."""
+"""Training: settings, the loop, run directories, checkpoints and metrics.
 
-from .checkpoint import LoadedRun, load, load_checkpoint, save_checkpoint
-from .config import TrainConfig
-from .trainer import train
+Names load on first use (see :mod:`mixdiag._lazy`), so the CLI reads :class:`TrainConfig`'s
+defaults without importing torch.
+"""
 
-__all__ = ["LoadedRun", "TrainConfig", "load", "load_checkpoint", "save_checkpoint", "train"]
+from .._lazy import lazy_exports
+
+_WHERE = {
+    "LoadedRun": ".checkpoint",
+    "TrainConfig": ".config",
+    "load": ".checkpoint",
+    "load_checkpoint": ".checkpoint",
+    "save_checkpoint": ".checkpoint",
+    "train": ".trainer",
+}
+
+__all__ = sorted(_WHERE)
+
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

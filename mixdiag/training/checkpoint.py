@@ -19,7 +19,7 @@ from typing import Optional
 import torch
 
 from .._device import resolve_device
-from .._io import atomic_path
+from .._io import atomic_path, run_checkpoint
 from ..errors import CheckpointError
 from .build import build_dataset, build_model
 from .config import TrainConfig
@@ -170,10 +170,13 @@ def _sizes(dataset) -> str:
 def load(ckpt: str | Path, device: str = "auto", with_data: bool = True) -> LoadedRun:
     """Load a checkpoint: the model in eval mode on ``device`` and, by default, its dataset.
 
+    ``ckpt`` is a checkpoint file or a run directory (its ``checkpoints/last.pt``).
+
     >>> run = load("runs/digits-erm/checkpoints/last.pt")  # doctest: +SKIP
     >>> run.model, run.dataset.x_train.shape  # doctest: +SKIP
     """
     dev = resolve_device(device)
+    ckpt = run_checkpoint(ckpt)
     state = load_checkpoint(ckpt)
     config = TrainConfig.from_dict(state["config"]).validate()
     try:

@@ -73,11 +73,11 @@ def test_figures_draw_into_the_given_axes_with_title_labels_and_units(draw):
     assert ax.get_title()
     assert ax.get_xlabel() and ax.get_ylabel()
     assert any("unitless" in a.get_ylabel() for a in fig.axes)  # on the y axis, or on a heatmap's colour bar
-    # Block names, not raw module paths: "2.1", "logits".
+    # One name per hidden state, the module name of the tables: not "2.1", which reads like a number.
     if ax.get_xlabel().startswith("hidden state"):
-        assert [t.get_text() for t in ax.get_xticklabels()] == ["1.0", "1.1", "2.0", "2.1", "logits"]
+        assert [t.get_text() for t in ax.get_xticklabels()] == MODULES
     if ax.get_ylabel().startswith("hidden state"):
-        assert [t.get_text() for t in ax.get_yticklabels()] == ["1.0", "1.1", "2.0", "2.1", "logits"]
+        assert [t.get_text() for t in ax.get_yticklabels()] == MODULES
 
 
 def test_heatmap_colour_bar_names_its_quantity():

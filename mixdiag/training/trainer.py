@@ -45,6 +45,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm  # a bar on terminals only (progress=None); no notebook widget needed
 
 from .. import distributed
+from .._progress import quiet as quiet_phases
 from .._io import append_jsonl, atomic_path, check_writable, remove_stale_temps, write_json, write_jsonl
 from ..data.augment import augment_batch
 from ..distributed import World
@@ -199,7 +200,8 @@ def train(
         record.update(evaluate_epoch(model, ds, device, world=world))
         record["epoch_seconds"] = time.perf_counter() - epoch_started
         tracked = tracker is not None and ((epoch + 1) % config.track_eta2 == 0 or epoch + 1 == config.epochs)
-        track_rows = tracker.rows(model, epoch + 1) if tracked else []
+        with quiet_phases(quiet):  # the tracked η²'s own phase lines
+            track_rows = tracker.rows(model, epoch + 1) if tracked else []
         improved = done.add(record, track_rows, run.selected_on)
         if world.is_main:
             _write_epoch(out, _checkpoint(run, done, model, optimizer), improved, record, tracker if tracked else None, done.track)

@@ -5,18 +5,22 @@ from __future__ import annotations
 import click
 
 from mixdiag._io import check_output_dir
-from mixdiag.analysis.compare import ConflictComparison, compare, write_compare
+from mixdiag.analysis.compare import ConflictComparison, compare, say, write_compare
 
 
 @click.command("compare")
 @click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--baseline", default=None, help="Run name, or method whose runs are averaged, to take Δη² against. Default: erm.")
+@click.option("--baseline", default=None,
+              help="Run name, or method (any case) whose runs are averaged, to take Δη² against. Default: erm.")
 @click.option("--out", type=click.Path(file_okay=False), default="compare", show_default=True, help="Output directory.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
 @click.option("--split", type=click.Choice(["train", "test", "val"]), default="train", show_default=True, help="Split for sources that are checkpoints.")
 @click.option("--k", type=int, default=10, show_default=True, help="k for sources that are checkpoints.")
 @click.option("--device", default="auto", show_default=True)
-def compare_cmd(sources, baseline, out, force, **eta2_options):
+@click.option("--allow-mixed", "allow_mixed", multiple=True, metavar="SETTING",
+              help="Compare runs that differ in SETTING (k, split, n, sample_size, pooled, dataset, epochs, ...) anyway; "
+                   "it is then shown per run. Repeatable.")
+def compare_cmd(sources, baseline, out, force, allow_mixed, **eta2_options):
     """Overlay per-block η² of several runs; write Δη² per block against a baseline.
 
     SOURCES are eta2 outputs (directories or eta2.csv), checkpoints, or run directories;
@@ -24,7 +28,9 @@ def compare_cmd(sources, baseline, out, force, **eta2_options):
     decoupling AUCs and label η² are then put side by side.
     """
     check_output_dir(out, force)  # before the runs are read or measured, which can take minutes
-    result = compare(list(sources), baseline=baseline, **eta2_options)
+    result = compare(list(sources), baseline=baseline, allow_mixed=allow_mixed, **eta2_options)
+    for note in getattr(result, "notes", []):
+        say(note)
     written = write_compare(result, out, force=force)
     if isinstance(result, ConflictComparison):
         runs = result.rows["run"].nunique()

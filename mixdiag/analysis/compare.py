@@ -380,6 +380,9 @@ def refresh_conflict_command(ckpt: Path, out: Path, settings: dict) -> str:
         parts += [f"--pair {a},{b}" for a, b in requested]
     elif requested is not None:
         parts.append(f"--pairs {requested}")
+    for option, key in (("--null", "null"), ("--seed", "seed")):
+        if key in settings:
+            parts.append(f"{option} {settings[key]}")
     if settings.get("pooled"):
         parts.append("--pooled")
     return " ".join(parts)

@@ -21,5 +21,5 @@ def test_conflict_outputs_measured_differently_or_stale_are_refused(ml_runs, tmp
     settings = json.loads((outs["mixup"] / "conflict.json").read_text())
     settings["checkpoint_sha256"] = "0" * 64
     (outs["mixup"] / "conflict.json").write_text(json.dumps(settings))
-    with pytest.raises(MixdiagError, match=r"is stale: .*refresh it with `mixdiag conflict --ckpt .*--force --split test --min-group \d+ --pairs 1`"):
+    with pytest.raises(MixdiagError, match=r"is stale: .*refresh it with `mixdiag conflict --ckpt .*--force --split test --min-group \d+ --pairs 1 --null 200 --seed 0`"):
         mixdiag.compare([outs["erm"], outs["mixup"]])

@@ -272,7 +272,8 @@ def _line_up(tables: list, records: Sequence[Record], known: Sequence[str], allo
     mixed += pooled
     separate = [key for key in varying if key not in allowed]
     groups = group_labels(records, separate, [key for key in mixed if key not in pooled])
-    shown = [s for s in known if s not in NEVER_MIXED] + ["model", "epoch"] + [k for k in varying if k not in ("model", "epoch")]
+    always = ["model", "epochs", "epoch"]
+    shown = [s for s in known if s not in NEVER_MIXED] + always + [k for k in varying if k not in always]
     columns = pd.DataFrame([{"run": r.run, "group": g, **{key: _value_of(r, key) for key in shown}} for r, g in zip(records, groups)])
     return _Runs(tables, {**held, **trained_held}, mixed, columns)
 

@@ -90,6 +90,23 @@ def test_allow_mixed_compares_and_shows_the_setting_per_run(runs, measure, tmp_p
     assert refused.exit_code == 1 and refused.output.startswith("Error: k differs") and not (tmp_path / "no").exists()
 
 
+def test_figure_titles_carry_the_settings_that_make_runs_comparable(runs, measure, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.image import imread
+
+    result = mixdiag.compare([measure(runs["erm"], "erm"), measure(runs["mixup"], "mixup")])
+    title = mixdiag.plots.plot_compare(result.curves).axes[0].get_title()
+    for shown in ("dataset=digits", "split=train", f"n={LIMIT}", "k=10", "sample_size=2000", "model=preact-resnet20", "epochs=1"):
+        assert shown in title
+    out = tmp_path / "cmp"
+    mixdiag.analysis.compare.write_compare(result, out)
+    assert imread(out / "delta.png").shape[0] > 0
+    delta_title = mixdiag.plots.plot_delta(result.blocks, caption="k=10, split=train").axes[0].get_title()
+    assert delta_title.endswith("\nk=10, split=train") and "against erm" in delta_title
+
+
 def test_runs_of_one_method_trained_differently_are_grouped_not_pooled(runs, measure):
     sources = [measure(runs["erm"], "erm"), measure(runs["erm-2ep"], "erm-2ep"), measure(runs["mixup"], "mixup")]
     with pytest.raises(MixdiagError, match=r"the erm runs were trained differently \(erm \(epoch=1, epochs=1\): digits-erm; "):

@@ -89,6 +89,13 @@ def _data_settings(settings: dict) -> dict:
     }
 
 
+def _fit_rows(sample_size, n):
+    """The k-means fit sample as it was used: a sample of at least all n rows is all of them."""
+    if isinstance(sample_size, int) and isinstance(n, int) and sample_size >= n:
+        return "all"
+    return sample_size
+
+
 def eta2_record(table: pd.DataFrame, settings: dict) -> Record:
     """The record of one run's η² table (``eta2.csv`` rows) and its settings (``eta2.json``; may be empty)."""
     measured = {
@@ -96,7 +103,7 @@ def eta2_record(table: pd.DataFrame, settings: dict) -> Record:
         "split": _recorded(settings, "split"),
         "n": _column_value(table, "n"),
         "k": _column_value(table, "k"),
-        "sample_size": _recorded(settings, "sample_size"),
+        "sample_size": _fit_rows(_recorded(settings, "sample_size"), _column_value(table, "n")),
         "pooled": _recorded(settings, "pooled"),
         "hidden_states": tuple(table["module"]),
     }

@@ -340,7 +340,8 @@ def compare(sources: Sequence[str | Path], baseline: Optional[str] = None, allow
     delta = _with_columns(delta_eta2(curves, name if name in set(curves["run"]) else baseline), runs.columns.drop(columns="group"))
     blocks = seed_statistics(curves, base_runs, KEYS).assign(baseline=name)
     stages = seed_statistics(stage_means(curves), base_runs, ["stage"]).assign(baseline=name)
-    tracks = [read_track(Path(s)) for s in sources if Path(s).is_dir() and (Path(s) / TRACK_FILE).is_file()]
+    tracks = [_with_columns(read_track(Path(s)).drop(columns="run").assign(run=t["run"].iloc[0]), runs.columns[["run", "group"]])
+              for s, t in zip(sources, tables) if Path(s).is_dir() and (Path(s) / TRACK_FILE).is_file()]
     return Comparison(curves, delta, pd.concat(tracks, ignore_index=True) if tracks else None, blocks, stages,
                       runs.settings, runs.mixed, _one_seed_note(blocks, base_runs, name))
 
@@ -502,7 +503,8 @@ def write_compare(result: Comparison | ConflictComparison, out: str | Path, forc
         caption = settings_caption(result.curves)
         figures = {"compare.png": plot_compare(result.curves), "delta.png": plot_delta(result.blocks, caption=caption)}
         if result.tracks is not None:
-            figures["trajectories.png"] = plot_trajectories(result.tracks)
+            tracks = result.tracks
+            figures["trajectories.png"] = plot_trajectories(tracks, hue="group" if (tracks["group"] != tracks["method"]).any() else "method")
         save(staging, figures)
 
     return write_directory(out, write, force)

@@ -42,6 +42,7 @@ AUC scores gathered in row order; every process gets the whole table, rank 0 wri
 from __future__ import annotations
 
 import itertools
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -315,7 +316,8 @@ def compute_conflict(
                     for name in names:
                         shifted = stats[i, name].shifted(feats[name][take])
                         stats[i, name].add(shifted, group)
-                        shuffled[i, name] += (relabel @ shifted).numpy()
+                        if (i, name) in shuffled:
+                            shuffled[i, name] += (relabel @ shifted).numpy()
                     prob = expit(feats[OUTPUT][take][:, [p.a, p.b]].astype(np.float64))
                     scores[i].append(prob[:, 0] - prob[:, 1])
                 start = stop
@@ -337,20 +339,29 @@ def compute_conflict(
             eta2 = s.eta2()
             table.append({"pair": i + 1, "a": p.a, "b": p.b, "phi": p.phi, **counts, "block": block, "module": name,
                           "dim": s.dim, "eta2": eta2, "ssi": s.ssi(), "sst": s.sst(), "decoupling_auc": auc,
-                          **_null_columns(s, eta2, shuffled[i, name])})
+                          **_null_columns(s, eta2, shuffled.get((i, name), np.zeros((0, s.dim))))})
     return pd.DataFrame(table)
 
 
 def _null_sums(shifts: dict, n_pairs: int, null: int) -> dict:
-    """Zeroed ``(null, D)`` float64 shuffled group-b sums per (pair, hidden state), refused beyond :data:`NULL_MEMORY`."""
-    need = 8 * null * n_pairs * sum(len(shift) for shift in shifts.values())
-    if need > NULL_MEMORY:
-        mib = 1024**2
-        raise MixdiagError(
-            f"the permutation null of {null} shuffles needs {need / mib:.0f} MiB for {n_pairs} pairs of flattened hidden states, "
-            f"over {NULL_MEMORY / mib:.0f} MiB; lower --null, use --pooled or fewer --pairs"
+    """Zeroed ``(null, D)`` float64 shuffled group-b sums per (pair, hidden state), narrowest hidden states first,
+    as many as :data:`NULL_MEMORY` allows; the others get no null (NaN columns) and a warning says so."""
+    budget, sums, left_out = NULL_MEMORY, {}, []
+    for name, shift in sorted(shifts.items(), key=lambda item: len(item[1])):
+        need = 8 * null * n_pairs * len(shift)
+        if need > budget:
+            left_out.append(name)
+            continue
+        budget -= need
+        sums.update({(i, name): np.zeros((null, len(shift))) for i in range(n_pairs)})
+    if left_out:
+        left_out = [name for name in shifts if name in left_out]  # network order
+        warnings.warn(
+            f"no permutation null for hidden states {', '.join(left_out)}: {null} shuffles of their flattened features for "
+            f"{n_pairs} pairs exceed {NULL_MEMORY / 1024**2:.0f} MiB; use --pooled, fewer --pairs or a smaller --null",
+            stacklevel=3,
         )
-    return {(i, name): np.zeros((null, len(shift))) for i in range(n_pairs) for name, shift in shifts.items()}
+    return sums
 
 
 @dataclass

@@ -39,7 +39,8 @@ def set_config(key, value):
     ("split", dict(split="test"), "split differs between the runs: train (digits-erm) vs test (digits-mixup)"),
     ("n", dict(limit=LIMIT - 30), f"n differs between the runs: {LIMIT} (digits-erm) vs {LIMIT - 30} (digits-mixup)"),
     ("pooled", dict(pooled=True), "pooled differs between the runs: False (digits-erm) vs True (digits-mixup)"),
-    ("sample_size", dict(sample_size=40), "sample_size differs between the runs: 2000 (digits-erm) vs 40 (digits-mixup)"),
+    # The default fit sample (2000) holds all 150 rows: it counts as "all".
+    ("sample_size", dict(sample_size=40), "sample_size differs between the runs: all (digits-erm) vs 40 (digits-mixup)"),
 ])
 def test_measured_differently_is_refused_in_one_line_naming_setting_and_values(runs, measure, setting, other, shown):
     erm = measure(runs["erm"], "erm")
@@ -63,6 +64,11 @@ def test_other_data_or_hidden_states_are_refused(runs, measure, tmp_path, settin
     with pytest.raises(MixdiagError) as info:
         mixdiag.compare([erm, other])
     assert str(info.value).startswith(shown)
+
+
+def test_a_fit_sample_holding_every_row_is_the_same_as_all(runs, measure):
+    result = mixdiag.compare([measure(runs["erm"], "erm"), measure(runs["mixup"], "mixup-all", sample_size="all")])
+    assert result.settings["sample_size"] == "all"
 
 
 def test_hidden_states_can_never_be_mixed(runs, measure, tmp_path):
@@ -98,7 +104,7 @@ def test_figure_titles_carry_the_settings_that_make_runs_comparable(runs, measur
 
     result = mixdiag.compare([measure(runs["erm"], "erm"), measure(runs["mixup"], "mixup")])
     title = mixdiag.plots.plot_compare(result.curves).axes[0].get_title()
-    for shown in ("dataset=digits", "split=train", f"n={LIMIT}", "k=10", "sample_size=2000", "model=preact-resnet20", "epochs=1"):
+    for shown in ("dataset=digits", "split=train", f"n={LIMIT}", "k=10", "sample_size=all", "model=preact-resnet20", "epochs=1"):
         assert shown in title
     out = tmp_path / "cmp"
     mixdiag.analysis.compare.write_compare(result, out)

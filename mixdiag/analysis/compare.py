@@ -94,7 +94,8 @@ def stored_eta2(source: str | Path):
     where = path if path.is_dir() else path.parent
     fresh = freshness(result.settings, where)
     if fresh.status == "stale":
-        raise MixdiagError(f"{source} is stale: {fresh.reason}; refresh it with `{refresh_eta2_command(fresh.checkpoint, where, result.settings)}`")
+        refresh = refresh_eta2_command(fresh.checkpoint, where, result.settings)
+        raise MixdiagError(f"{source} is stale: {fresh.reason}; refresh it with `{refresh}`")
     return result
 
 
@@ -254,15 +255,14 @@ class Comparison:
 
 @dataclass
 class _Runs:
-    """Tables of several runs made unique, their groups, and the per-run columns a comparison shows."""
+    """What several runs share, what they may differ in, and the per-run columns a comparison shows."""
 
-    tables: list
     settings: dict
     mixed: list
     columns: pd.DataFrame  # one row per run: run, group and the settings shown per run
 
 
-def _line_up(tables: list, records: Sequence[Record], known: Sequence[str], allow_mixed: Iterable[str]) -> _Runs:
+def _line_up(records: Sequence[Record], known: Sequence[str], allow_mixed: Iterable[str]) -> _Runs:
     """Check that the runs were measured alike, group them by training, and tabulate per run what they were measured with."""
     training = {key for r in records for key in (*r.trained, *r.mixing)}
     allowed = normalize_allowed(allow_mixed, known, training)
@@ -275,7 +275,7 @@ def _line_up(tables: list, records: Sequence[Record], known: Sequence[str], allo
     always = ["model", "epochs", "epoch"]
     shown = [s for s in known if s not in NEVER_MIXED] + always + [k for k in varying if k not in always]
     columns = pd.DataFrame([{"run": r.run, "group": g, **{key: _value_of(r, key) for key in shown}} for r, g in zip(records, groups)])
-    return _Runs(tables, {**held, **trained_held}, mixed, columns)
+    return _Runs({**held, **trained_held}, mixed, columns)
 
 
 def _value_of(record: Record, key: str):
@@ -334,10 +334,10 @@ def compare(sources: Sequence[str | Path], baseline: Optional[str] = None, allow
         raise MixdiagError("compare needs at least two runs; pass eta2 outputs, checkpoints or run directories")
     results = [load_result(s, **eta2_options) for s in sources]
     tables = unique_run_names([r.table for r in results])
-    runs = _line_up(tables, [eta2_record(t, r.settings) for t, r in zip(tables, results)], ETA2_SETTINGS, allow_mixed)
+    runs = _line_up([eta2_record(t, r.settings) for t, r in zip(tables, results)], ETA2_SETTINGS, allow_mixed)
     curves = _with_columns(pd.concat(tables, ignore_index=True), runs.columns)
     name, base_runs = baseline_runs(curves, baseline)
-    delta = _with_columns(delta_eta2(curves, name if name in set(curves["run"]) else baseline), runs.columns.drop(columns="group"))
+    delta = _with_columns(delta_eta2(curves, baseline), runs.columns.drop(columns="group"))
     blocks = seed_statistics(curves, base_runs, KEYS).assign(baseline=name)
     stages = seed_statistics(stage_means(curves), base_runs, ["stage"]).assign(baseline=name)
     tracks = [_with_columns(read_track(Path(s)).drop(columns="run").assign(run=t["run"].iloc[0]), runs.columns[["run", "group"]])
@@ -396,7 +396,8 @@ def stored_conflict(source: str | Path) -> tuple[pd.DataFrame, dict]:
     where = conflict_csv(source).parent
     fresh = freshness(settings, where)
     if fresh.status == "stale":
-        raise MixdiagError(f"{source} is stale: {fresh.reason}; refresh it with `{refresh_conflict_command(fresh.checkpoint, where, settings)}`")
+        refresh = refresh_conflict_command(fresh.checkpoint, where, settings)
+        raise MixdiagError(f"{source} is stale: {fresh.reason}; refresh it with `{refresh}`")
     return table, settings
 
 
@@ -434,7 +435,7 @@ def compare_conflict(sources: Sequence[str | Path], allow_mixed: Iterable[str] =
     stored = [stored_conflict(s) for s in sources]
     tables = unique_run_names([table for table, _ in stored])
     records = [conflict_record(t, settings) for t, (_, settings) in zip(tables, stored)]
-    lined_up = _line_up(tables, records, CONFLICT_SETTINGS, allow_mixed)
+    lined_up = _line_up(records, CONFLICT_SETTINGS, allow_mixed)
     rows = _with_columns(pd.concat(tables, ignore_index=True), lined_up.columns)
     runs = list(dict.fromkeys(rows["run"]))
     per_pair = rows.drop_duplicates(["run", *CONFLICT_KEYS])
@@ -475,7 +476,7 @@ def write_compare(result: Comparison | ConflictComparison, out: str | Path, forc
     import matplotlib.pyplot as plt
 
     from ..plots import plot_compare, plot_conflict_compare, plot_decoupling_auc, plot_delta, plot_trajectories
-    from ..plots.eta2 import settings_caption
+    from ..plots.eta2 import group_hue, settings_caption
 
     def save(staging: Path, figures: dict) -> None:
         write_json(staging / "compare.json", {"held_equal": result.settings, "allowed_to_differ": result.mixed,
@@ -490,7 +491,9 @@ def write_compare(result: Comparison | ConflictComparison, out: str | Path, forc
         result.eta2.to_csv(staging / "conflict_eta2.csv", index=False)
         shared = rows_of_pairs(result.rows, result.shared_pairs)
         title = f"Mean label η² over the {len(result.shared_pairs)} shared pairs, per block"
-        save(staging, {"conflict_auc.png": plot_decoupling_auc(result.rows), "conflict_eta2.png": plot_conflict_compare(shared, title=title)})
+        hue = group_hue(result.rows)
+        save(staging, {"conflict_auc.png": plot_decoupling_auc(result.rows, hue=hue),
+                       "conflict_eta2.png": plot_conflict_compare(shared, hue=hue, title=title)})
 
     if isinstance(result, ConflictComparison):
         return write_directory(out, write_conflict, force)
@@ -503,8 +506,7 @@ def write_compare(result: Comparison | ConflictComparison, out: str | Path, forc
         caption = settings_caption(result.curves)
         figures = {"compare.png": plot_compare(result.curves), "delta.png": plot_delta(result.blocks, caption=caption)}
         if result.tracks is not None:
-            tracks = result.tracks
-            figures["trajectories.png"] = plot_trajectories(tracks, hue="group" if (tracks["group"] != tracks["method"]).any() else "method")
+            figures["trajectories.png"] = plot_trajectories(result.tracks, hue=group_hue(result.tracks))
         save(staging, figures)
 
     return write_directory(out, write, force)

@@ -123,7 +123,7 @@ def _titled(ax, title: str, df: pd.DataFrame, caption: Optional[str] = None) -> 
     ax.set_title(f"{title}\n{caption}" if caption else title, fontsize=10)
 
 
-def _group_hue(df: pd.DataFrame, hue: str) -> str:
+def group_hue(df: pd.DataFrame, hue: str = "method") -> str:
     """Runs of a method trained (or measured) differently are drawn apart: by ``group`` when there is one."""
     return "group" if hue == "method" and "group" in df.columns and (df["group"] != df["method"]).any() else hue
 
@@ -137,7 +137,7 @@ def plot_compare(df: pd.DataFrame, ax=None, hue: str = "method", title: Optional
     get a curve each. The title's second line lists the settings all runs share.
     """
     _require(df, ["run", "module", "eta2", hue], "plot_compare")
-    hue = _group_hue(df, hue)
+    hue = group_hue(df, hue)
     fig, ax = _axes(ax, (max(7.0, 0.3 * df["module"].nunique() + 3), 4.0))
     order = list(dict.fromkeys(df["module"]))
     pos = {m: i for i, m in enumerate(order)}
@@ -163,7 +163,7 @@ def plot_delta(df: pd.DataFrame, ax=None, title: Optional[str] = None, caption: 
     all rows share) is the title's second line.
     """
     _require(df, ["module", "delta_eta2", "method", "baseline"], "plot_delta")
-    hue = _group_hue(df, "method")
+    hue = group_hue(df, "method")
     fig, ax = _axes(ax, (max(7.0, 0.3 * df["module"].nunique() + 3), 4.0))
     order = list(dict.fromkeys(df["module"]))
     data = df.assign(position=df["module"].map({m: i for i, m in enumerate(order)}))

@@ -78,7 +78,8 @@ def test_no_null_leaves_nan_and_a_null_beyond_the_memory_bound_is_left_out_with_
     # Room for the shuffled sums of the narrowest hidden states only: the logits and the three layer3 blocks.
     dim = df.set_index("module")["dim"]
     monkeypatch.setattr(conflict_module, "NULL_MEMORY", 8 * 200 * (dim["output"] + 3 * dim["layer3.0"]))
-    with pytest.warns(UserWarning, match=r"no permutation null for hidden states layer1.0, layer1.1, layer1.2, layer2.0, layer2.1, layer2.2: .*use --pooled"):
+    wide = "layer1.0, layer1.1, layer1.2, layer2.0, layer2.1, layer2.2"
+    with pytest.warns(UserWarning, match=rf"no permutation null for hidden states {wide}: .*use --pooled"):
         df = mixdiag.conflict(erm_run, pairs=1, min_group=2)
     has_null = df.set_index("module")["eta2_null"].notna()
     assert has_null.to_dict() == {m: m.startswith("layer3") or m == "output" for m in df["module"]}

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from mixdiag._io import check_output_dir
+from mixdiag.analysis._defaults import DEFAULT_MIN_GROUP, DEFAULT_NULL
 
 from ._common import Checkpoint, quiet_option
 
@@ -24,8 +25,11 @@ def _pair(text: str) -> tuple[str, str]:
               help="Number of label pairs, the most correlated (phi) on the clean training labels.")
 @click.option("--pair", "given", multiple=True, metavar="A,B", help="Analyse this label pair (names or indices) instead; repeatable.")
 @click.option("--split", type=click.Choice(["train", "test", "val"]), default="train", show_default=True, help="Data split to measure.")
-@click.option("--min-group", type=click.IntRange(min=1), default=2, show_default=True,
-              help="Least 'a only' and 'b only' samples a pair needs in the split.")
+@click.option("--min-group", type=click.IntRange(min=1), default=DEFAULT_MIN_GROUP, show_default=True,
+              help="Least 'a only' and 'b only' samples a pair needs in the split (the null's mean is 1/(n_a+n_b-1)).")
+@click.option("--null", type=click.IntRange(min=0), default=DEFAULT_NULL, show_default=True,
+              help="Shuffles of the 'a only'/'b only' labels for the permutation null of the label η²; 0 turns it off.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of those shuffles.")
 @click.option("--pooled", is_flag=True, help="Average each block output over spatial positions instead of flattening it.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True,
               help="Samples per forward pass; every hidden state of one batch is held at once.")

@@ -16,7 +16,17 @@ For a multi-label checkpoint, :func:`conflict`:
    pair's two groups, from which the *label η²* = 1 − SSI/SST of the partition
    {"a only", "b only"} follows (:class:`~mixdiag.analysis.stats.ClusterStats`, k = 2);
 3. scores the output with the *decoupling AUC*: the ROC AUC of σ(z_a) − σ(z_b) for telling
-   "a only" samples (positive) from "b only" samples.
+   "a only" samples (positive) from "b only" samples;
+4. holds the label η² against a permutation null: the same η² with the "a only"/"b only"
+   labels of the pair's samples shuffled (group sizes kept), ``null`` times. With no signal,
+   label η² is not near 0: its expectation over all relabellings is exactly 1/(n − 1) for
+   n = n_a + n_b samples (E‖S_b − n_b·μ‖² = n_a·n_b·SST/(n(n − 1)) for sampling without
+   replacement), so a pair with 2 samples per group sits at 0.33 whatever the hidden state.
+   The table reports the null's mean and s.d., the excess ``eta2 − eta2_null`` and the
+   permutation p-value ``(1 + #{null ≥ observed}) / (1 + null)``. The shuffled labels come
+   from ``numpy.random.default_rng([seed, pair])`` (:func:`null_labels`); each is applied
+   to the same stream of features, whose shuffled group sums accumulate as one
+   ``(null, D)`` matrix product per batch, so the null costs no extra pass over the data.
 
 Clean labels for both the selection and the groups, because the question is whether the
 representation separates the true abnormalities; on the test and validation splits the
@@ -32,6 +42,7 @@ AUC scores gathered in row order; every process gets the whole table, rank 0 wri
 from __future__ import annotations
 
 import itertools
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -48,6 +59,7 @@ from .._device import resolve_device
 from .._progress import iterate, rows_of
 from ..errors import MixdiagError
 from ..training.checkpoint import LoadedRun, load
+from ._defaults import DEFAULT_MIN_GROUP, DEFAULT_NULL
 from ._shard import analysis_world, from_main, share, sum_across, together
 from .capture import OUTPUT, FeatureCapture, hidden_states
 from .eta2 import _numpy
@@ -55,10 +67,13 @@ from .report import run_settings, write_analysis
 from .stats import ClusterStats
 
 __all__ = ["COLUMNS", "ConflictResult", "LabelPair", "clean_train_labels", "compute_conflict", "conflict",
-           "conflict_result", "given_pairs", "phi_matrix", "select_pairs", "write_conflict"]
+           "conflict_result", "given_pairs", "null_labels", "phi_matrix", "select_pairs", "write_conflict"]
 
 COLUMNS = ["run", "method", "pair", "label_a", "label_b", "phi", "n_a_only", "n_b_only", "block", "module", "dim",
-           "eta2", "ssi", "sst", "decoupling_auc"]
+           "eta2", "ssi", "sst", "decoupling_auc", "eta2_null", "eta2_null_sd", "eta2_excess", "p_null"]
+
+# Bound on the shuffled group sums the null holds, (null × features) float64 per pair and hidden state.
+NULL_MEMORY = 2 * 1024**3
 
 
 @dataclass(frozen=True)
@@ -94,7 +109,7 @@ def _groups(y: np.ndarray, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
     return ya & ~yb, yb & ~ya
 
 
-def select_pairs(y_select: np.ndarray, y_split: np.ndarray, m: int, min_group: int = 2) -> list[LabelPair]:
+def select_pairs(y_select: np.ndarray, y_split: np.ndarray, m: int, min_group: int = DEFAULT_MIN_GROUP) -> list[LabelPair]:
     """The ``m`` label pairs with the highest phi on ``y_select`` whose groups in ``y_split`` are big enough.
 
     Args:
@@ -181,6 +196,43 @@ class _Rows:
         return self.x[self.index[rows]]
 
 
+def null_labels(b_only: np.ndarray, permutations: int, seed: int, pair: int) -> np.ndarray:
+    """The "b only" indicators of one pair's samples (in row order), shuffled ``permutations`` times.
+
+    Args:
+        b_only: ``(n,)`` 1 for a "b only" sample, 0 for an "a only" one.
+        permutations: how many shuffles.
+        seed, pair: the generator is ``numpy.random.default_rng([seed, pair])``; one
+            ``permutation`` call per shuffle.
+
+    Returns:
+        ``(permutations, n)`` float64 array of 0/1, each row with as many ones as ``b_only``.
+    """
+    rng = np.random.default_rng([seed, pair])
+    labels = np.asarray(b_only, dtype=np.float64)
+    return np.stack([rng.permutation(labels) for _ in range(permutations)]) if permutations else np.zeros((0, len(labels)))
+
+
+def _between(stats: ClusterStats, sums_b: np.ndarray) -> np.ndarray:
+    """SSB = n/(n_a·n_b)·‖S_b − (n_b/n)·S‖² of the two-group partitions whose group-b sums are ``sums_b`` (…, D)."""
+    n, n_b = stats.n, int(stats.counts[1])
+    d = sums_b - (n_b / n) * stats.sums.sum(axis=0)
+    return np.einsum("...i,...i->...", d, d) * n / ((n - n_b) * n_b)
+
+
+def _null_columns(stats: ClusterStats, eta2: float, shuffled: np.ndarray) -> dict:
+    """Mean and s.d. of the null label η², the excess over its mean and the permutation p-value."""
+    if not len(shuffled):
+        return {"eta2_null": np.nan, "eta2_null_sd": np.nan, "eta2_excess": np.nan, "p_null": np.nan}
+    sst = stats.sst()
+    null = _between(stats, shuffled) / sst
+    observed = _between(stats, stats.sums[1]) / sst
+    # A shuffle that reproduces the observed groups sums its rows in another order: equal up to rounding.
+    at_least = int((null >= observed * (1 - 1e-9)).sum())
+    return {"eta2_null": float(null.mean()), "eta2_null_sd": float(null.std(ddof=1)) if len(null) > 1 else np.nan,
+            "eta2_excess": eta2 - float(null.mean()), "p_null": (1 + at_least) / (1 + len(null))}
+
+
 def compute_conflict(
     model: nn.Module,
     x: torch.Tensor,
@@ -191,6 +243,8 @@ def compute_conflict(
     batch_size: int = 128,
     device: str | torch.device = "cpu",
     pooled: bool = False,
+    null: int = DEFAULT_NULL,
+    seed: int = 0,
     shard: bool = True,
 ) -> pd.DataFrame:
     """Label η² of every pair at every hidden state, and the decoupling AUC of every pair, in one pass.
@@ -204,6 +258,8 @@ def compute_conflict(
         batch_size: samples per forward pass.
         device: where the model runs.
         pooled: average block outputs over spatial positions instead of flattening them.
+        null: shuffles of the permutation null of the label η² (0: none, NaN columns).
+        seed: seed of the shuffles (see :func:`null_labels`).
         shard: in a joined process group of several processes, share the pass with the
             other processes, which must make the same call; False computes it all here.
 
@@ -211,7 +267,8 @@ def compute_conflict(
         One row per pair and hidden state, pairs in the given order and hidden states in
         network order: ``pair`` (1-based rank), ``a``, ``b``, ``phi``, ``n_a_only``,
         ``n_b_only``, ``block`` (index among the hidden states), ``module``, ``dim``,
-        ``eta2``, ``ssi``, ``sst`` and the pair's ``decoupling_auc``.
+        ``eta2``, ``ssi``, ``sst``, the pair's ``decoupling_auc``, and the null's
+        ``eta2_null`` (mean), ``eta2_null_sd``, ``eta2_excess`` (``eta2 − eta2_null``) and ``p_null``.
     """
     if not pairs:
         raise MixdiagError("no label pair to analyse; pass at least one pair")
@@ -226,6 +283,9 @@ def compute_conflict(
     member = np.stack([only_a | only_b for only_a, only_b in groups])  # (P, N)
     rows = np.flatnonzero(member.any(axis=0))
     member, b_only = member[:, rows], np.stack([only_b for _, only_b in groups])[:, rows]
+    # Each member row's place among its pair's members, where the shuffled labels are looked up.
+    place = np.cumsum(member, axis=1) - 1
+    shuffles = [null_labels(b_only[i][member[i]], null, seed, i) for i in range(len(pairs))]
     device, world = resolve_device(device), analysis_world(shard)
     mine = share(len(rows), batch_size, world)
     scores: list[list[np.ndarray]] = [[] for _ in pairs]
@@ -238,6 +298,7 @@ def compute_conflict(
         shifts = {name: _numpy(f).mean(axis=0, dtype=np.float64) for name, f in first.items()} if world.is_main else None
         shifts = from_main(shifts, world)
         stats = {(i, name): ClusterStats(2, shifts[name], name) for i in range(len(pairs)) for name in names}
+        shuffled = _null_sums(shifts, len(pairs), null)
         with together(world):
             start = mine.start
             passing = itertools.chain([first] if first is not None else [], batches)
@@ -249,14 +310,20 @@ def compute_conflict(
                     if not take.any():
                         continue
                     group = b_only[i, start:stop][take].astype(np.int64)  # 0: a only, 1: b only
+                    relabel = torch.from_numpy(shuffles[i][:, place[i, start:stop][take]])
                     for name in names:
-                        stats[i, name].update(feats[name][take], group)
+                        shifted = stats[i, name].shifted(feats[name][take])
+                        stats[i, name].add(shifted, group)
+                        if (i, name) in shuffled:
+                            shuffled[i, name] += (relabel @ shifted).numpy()
                     prob = expit(feats[OUTPUT][take][:, [p.a, p.b]].astype(np.float64))
                     scores[i].append(prob[:, 0] - prob[:, 1])
                 start = stop
     for s in stats.values():
         for array in (s.counts, s.sums, s.sqnorms):
             sum_across(array, world, device)
+    for array in shuffled.values():
+        sum_across(array, world, device)
     if world.size > 1:
         # Shares are contiguous and in rank order: concatenated, the scores are in row order.
         scores = [[part for theirs in gathered for part in theirs] for gathered in zip(*distributed.all_gather_objects(scores))]
@@ -267,9 +334,32 @@ def compute_conflict(
         counts = {"n_a_only": int(groups[i][0].sum()), "n_b_only": int(groups[i][1].sum())}
         for block, name in enumerate(names):
             s = stats[i, name]
+            eta2 = s.eta2()
             table.append({"pair": i + 1, "a": p.a, "b": p.b, "phi": p.phi, **counts, "block": block, "module": name,
-                          "dim": s.dim, "eta2": s.eta2(), "ssi": s.ssi(), "sst": s.sst(), "decoupling_auc": auc})
+                          "dim": s.dim, "eta2": eta2, "ssi": s.ssi(), "sst": s.sst(), "decoupling_auc": auc,
+                          **_null_columns(s, eta2, shuffled.get((i, name), np.zeros((0, s.dim))))})
     return pd.DataFrame(table)
+
+
+def _null_sums(shifts: dict, n_pairs: int, null: int) -> dict:
+    """Zeroed ``(null, D)`` float64 shuffled group-b sums per (pair, hidden state), narrowest hidden states first,
+    as many as :data:`NULL_MEMORY` allows; the others get no null (NaN columns) and a warning says so."""
+    budget, sums, left_out = NULL_MEMORY, {}, []
+    for name, shift in sorted(shifts.items(), key=lambda item: len(item[1])):
+        need = 8 * null * n_pairs * len(shift)
+        if need > budget:
+            left_out.append(name)
+            continue
+        budget -= need
+        sums.update({(i, name): np.zeros((null, len(shift))) for i in range(n_pairs)})
+    if left_out:
+        left_out = [name for name in shifts if name in left_out]  # network order
+        warnings.warn(
+            f"no permutation null for hidden states {', '.join(left_out)}: {null} shuffles of their flattened features for "
+            f"{n_pairs} pairs exceed {NULL_MEMORY / 1024**2:.0f} MiB; use --pooled, fewer --pairs or a smaller --null",
+            stacklevel=3,
+        )
+    return sums
 
 
 @dataclass
@@ -289,8 +379,10 @@ def conflict_result(
     *,
     pairs: int | Sequence[Sequence[str | int]] = 5,
     split: str = "train",
-    min_group: int = 2,
+    min_group: int = DEFAULT_MIN_GROUP,
     pooled: bool = False,
+    null: int = DEFAULT_NULL,
+    seed: int = 0,
     batch_size: int = 128,
     device: str = "auto",
 ) -> ConflictResult:
@@ -305,6 +397,8 @@ def conflict_result(
         raise MixdiagError(f"min_group must be at least 1, got {min_group}")
     if batch_size < 1:
         raise MixdiagError(f"batch_size must be at least 1, got {batch_size}")
+    if null < 0:
+        raise MixdiagError(f"null must be 0 (no permutation null) or a number of shuffles, got {null}")
     x, y_split = ds.split(split)
     y_select = clean_train_labels(ds)
     y_split = y_select if split == "train" else (y_split.numpy() > 0.5).astype(np.int64)
@@ -318,7 +412,8 @@ def conflict_result(
     else:
         chosen = given_pairs(pairs, ds.class_names, y_select, y_split, min_group)
     device_used = next(run.model.parameters()).device
-    table = compute_conflict(run.model, x, y_split, chosen, ds.normalize, batch_size=batch_size, device=device_used, pooled=pooled)
+    table = compute_conflict(run.model, x, y_split, chosen, ds.normalize, batch_size=batch_size, device=device_used, pooled=pooled,
+                             null=null, seed=seed)
     names = list(ds.class_names)
     table.insert(1, "label_a", [names[a] for a in table.pop("a")])
     table.insert(2, "label_b", [names[b] for b in table.pop("b")])
@@ -333,6 +428,8 @@ def conflict_result(
                   for p in chosen],
         "min_group": min_group,
         "pooled": pooled,
+        "null": null,
+        "seed": seed,
         "batch_size": batch_size,
         "device": str(device_used),
         "processes": distributed.world().size,
@@ -348,15 +445,19 @@ def conflict(ckpt: str | Path | LoadedRun, **options) -> pd.DataFrame:
         pairs: how many label pairs (m), picked by phi on the clean training labels; or an
             explicit list of ``(label_a, label_b)`` pairs by name or index.
         split: the data split measured: ``train`` (default), ``test`` or ``val``.
-        min_group: least number of "a only" and of "b only" samples a pair needs in the split.
+        min_group: least number of "a only" and of "b only" samples a pair needs in the split
+            (default 10: the null's mean 1/(n_a + n_b − 1) stays at or below 0.05).
         pooled: average block outputs over spatial positions instead of flattening them.
+        null: shuffles of the permutation null of the label η²; 0 leaves its columns NaN.
+        seed: seed of those shuffles.
         batch_size: samples per forward pass.
         device: where the model runs: ``auto``, ``cpu``, ``cuda``.
 
     Returns:
         DataFrame with one row per pair and hidden state: ``run, method, pair, label_a,
         label_b, phi, n_a_only, n_b_only, block, module, dim, eta2, ssi, sst,
-        decoupling_auc`` (the AUC is the pair's, repeated on each of its rows).
+        decoupling_auc, eta2_null, eta2_null_sd, eta2_excess, p_null`` (the AUC is the
+        pair's, repeated on each of its rows).
 
     >>> df = conflict("runs/ml-mixup/checkpoints/last.pt", pairs=3)  # doctest: +SKIP
     >>> df[df.module == "output"][["label_a", "label_b", "phi", "eta2", "decoupling_auc"]]  # doctest: +SKIP

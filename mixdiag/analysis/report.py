@@ -52,6 +52,9 @@ def run_settings(run: LoadedRun, split: str, n: int) -> dict:
         "epoch": run.epoch,
         "split": split,
         "n": int(n),
+        # The whole training configuration, so that compare can tell seeds of one run from
+        # runs trained differently without the checkpoint at hand.
+        "config": run.config.to_dict(),
     }
 
 
@@ -90,6 +93,7 @@ def eta2_result(
     settings = {
         **run_settings(run, split, len(x)),
         "k": k,
+        "limit": limit,
         "restarts": restarts,
         "sample_size": sample_size,
         "pooled": pooled,

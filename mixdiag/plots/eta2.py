@@ -148,13 +148,41 @@ def plot_eta2(df: pd.DataFrame, ax=None, title: Optional[str] = None, label: Opt
     return fig
 
 
-def plot_compare(df: pd.DataFrame, ax=None, hue: str = "method", title: str = "Per-block η² by method"):
+# Settings a reader needs to know two curves are comparable, as compare's tables carry them.
+CAPTION_SETTINGS = ("dataset", "split", "n", "k", "sample_size", "pooled", "model", "epochs", "epoch")
+
+
+def settings_caption(df: pd.DataFrame) -> str:
+    """``dataset=digits, split=train, n=1438, k=10, ...``: the settings every row of ``df`` shares."""
+    parts = []
+    for column in CAPTION_SETTINGS:
+        if column in df.columns and df[column].nunique(dropna=False) == 1:
+            value = df[column].iloc[0]
+            if not (pd.isna(value) or value == "not recorded"):
+                parts.append(f"{column}={value}")
+    return ", ".join(parts)
+
+
+def _titled(ax, title: str, df: pd.DataFrame, caption: Optional[str] = None) -> None:
+    caption = settings_caption(df) if caption is None else caption
+    ax.set_title(f"{title}\n{caption}" if caption else title, fontsize=10)
+
+
+def group_hue(df: pd.DataFrame, hue: str = "method") -> str:
+    """Runs of a method trained (or measured) differently are drawn apart: by ``group`` when there is one."""
+    return "group" if hue == "method" and "group" in df.columns and (df["group"] != df["method"]).any() else hue
+
+
+def plot_compare(df: pd.DataFrame, ax=None, hue: str = "method", title: Optional[str] = None):
     """Overlay per-block η² curves of several runs, one colour per ``hue`` value.
 
     Runs sharing a ``hue`` value (e.g. seeds of one method) are averaged, with a band of
-    ±1 s.d. across them; a single run shows its restarts' ``eta2_std`` instead.
+    ±1 s.d. across them; a single run shows its restarts' ``eta2_std`` instead. Runs of a
+    method that :func:`mixdiag.compare` put in different groups (other epochs, alpha, ...)
+    get a curve each. The title's second line lists the settings all runs share.
     """
     _require(df, ["run", "module", "eta2", hue], "plot_compare")
+    hue = group_hue(df, hue)
     fig, ax = _axes(ax, (max(7.0, 0.3 * df["module"].nunique() + 3), 4.0))
     order = list(dict.fromkeys(df["module"]))
     pos = {m: i for i, m in enumerate(order)}
@@ -166,25 +194,56 @@ def plot_compare(df: pd.DataFrame, ax=None, hue: str = "method", title: str = "P
     ax.set_ylabel("η² = 1 − SSI/SST (unitless)")
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
-    ax.set_title(title)
+    _titled(ax, title or f"Per-block η² by {hue}", df)
     return fig
 
 
-def plot_delta(df: pd.DataFrame, ax=None, title: Optional[str] = None):
-    """Δη² per block against the baseline run, one line per method (``compare.csv`` rows)."""
+def plot_delta(df: pd.DataFrame, ax=None, title: Optional[str] = None, caption: Optional[str] = None):
+    """Δη² per block against the baseline, one line per method (or training group).
+
+    Given :attr:`Comparison.blocks <mixdiag.analysis.compare.Comparison>` (columns ``ci_low``,
+    ``ci_high``), it draws each group's mean Δη² over its seeds with its 95% interval as
+    error bars (none where one seed gives no interval). Given ``compare.csv`` rows (one per
+    run), it averages the runs with a band of ±1 s.d. ``caption`` (default: the settings
+    all rows share) is the title's second line.
+    """
     _require(df, ["module", "delta_eta2", "method", "baseline"], "plot_delta")
+    hue = group_hue(df, "method")
     fig, ax = _axes(ax, (max(7.0, 0.3 * df["module"].nunique() + 3), 4.0))
     order = list(dict.fromkeys(df["module"]))
     data = df.assign(position=df["module"].map({m: i for i, m in enumerate(order)}))
-    sns.lineplot(data=data, x="position", y="delta_eta2", hue="method", marker="o", errorbar="sd", ax=ax, **_hue_style(data, "method"))
-    _name_band(ax, data, "method")
+    style = _hue_style(data, hue)
+    if "ci_low" in data.columns:
+        _draw_intervals(ax, data, hue, style)
+    else:
+        sns.lineplot(data=data, x="position", y="delta_eta2", hue=hue, marker="o", errorbar="sd", ax=ax, **style)
+        _name_band(ax, data, hue)
     ax.axhline(0, color="black", lw=0.8)
     _block_ticks(ax, order)
     ax.set_xlabel(BLOCK_AXIS)
     ax.set_ylabel("Δη² against baseline (unitless)")
     ax.grid(alpha=0.3)
-    ax.set_title(title or f"Change of per-block η² against {df['baseline'].iloc[0]}")
+    _titled(ax, title or f"Change of per-block η² against {df['baseline'].iloc[0]}", df, caption)
     return fig
+
+
+def _draw_intervals(ax, data: pd.DataFrame, hue: str, style: dict) -> None:
+    """Mean Δη² per group with its 95% interval as error bars; a legend saying what the bars are."""
+    palette = style.get("palette") or {}
+    offsets = np.linspace(-0.15, 0.15, len(style["hue_order"])) if len(style["hue_order"]) > 1 else [0.0]
+    for i, (name, offset) in enumerate(zip(style["hue_order"], offsets)):
+        rows = data[data[hue] == name]
+        # Side by side, so the bars of several groups at one block do not hide each other.
+        x = rows["position"].to_numpy() + offset
+        y = rows["delta_eta2"].to_numpy()
+        err = np.vstack([y - rows["ci_low"].to_numpy(), rows["ci_high"].to_numpy() - y])
+        colour = palette.get(name, f"C{i % 10}")
+        ax.plot(x, y, marker="o", ms=4, color=colour, label=str(name))
+        if np.isfinite(err).any():
+            ax.errorbar(x, y, yerr=err, fmt="none", ecolor=colour, elinewidth=1, capsize=2)
+    seeds = data["n_runs"].min() >= 2 and data["n_baseline_runs"].min() >= 2
+    what = "bars: 95% interval across seeds (Welch)" if seeds else "one run on a side: no interval"
+    ax.legend(title=f"{hue}: mean over runs\n({what})", fontsize=8, title_fontsize=8)
 
 
 def plot_track(df: pd.DataFrame, ax=None, title: Optional[str] = None):

@@ -78,15 +78,16 @@ def test_clean_labels_pick_pairs_and_groups(erm_run):
     clean = load_dataset("synthetic-multilabel", seed=TINY["seed"], **DATA).y_train.numpy().astype(np.int64)
     corrupted = erm_run.dataset.y_train.numpy().astype(np.int64)
     assert (clean != corrupted).any()
-    df = mixdiag.conflict(erm_run, pairs=3)
+    # The tiny data set's designed pairs have fewer than the default 10 samples per group.
+    df = mixdiag.conflict(erm_run, pairs=3, min_group=2)
     got = df.drop_duplicates("pair")
-    expected = select_pairs(clean, clean, 3)
+    expected = select_pairs(clean, clean, 3, min_group=2)
     assert sorted((p.a, p.b) for p in expected) == [(0, 1), (2, 3), (4, 5)]  # the dataset's designed pairs
     names = erm_run.dataset.class_names
     assert list(got["label_a"]) == [names[p.a] for p in expected] and list(got["label_b"]) == [names[p.b] for p in expected]
     np.testing.assert_allclose(got["phi"], [np.corrcoef(clean[:, p.a], clean[:, p.b])[0, 1] for p in expected], rtol=1e-12)
     assert list(got["n_a_only"]) == [p.n_a_only for p in expected] and list(got["n_b_only"]) == [p.n_b_only for p in expected]
-    noisy = [(p.n_a_only, p.n_b_only) for p in select_pairs(corrupted, corrupted, 3)]
+    noisy = [(p.n_a_only, p.n_b_only) for p in select_pairs(corrupted, corrupted, 3, min_group=2)]
     assert noisy != list(zip(got["n_a_only"], got["n_b_only"]))
 
 
@@ -136,7 +137,7 @@ def test_one_pass_over_the_pair_members_only(erm_run):
 
 def test_explicit_pairs_by_name_or_index(erm_run):
     names = erm_run.dataset.class_names
-    df = mixdiag.conflict(erm_run, pairs=[(names[3], names[0]), ("4", 5)])
+    df = mixdiag.conflict(erm_run, pairs=[(names[3], names[0]), ("4", 5)], min_group=2)
     got = list(df.drop_duplicates("pair")[["label_a", "label_b"]].itertuples(index=False, name=None))
     assert got == [(names[3], names[0]), (names[4], names[5])]
     with pytest.raises(MixdiagError, match="unknown label 'nope'"):

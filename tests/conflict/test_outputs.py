@@ -118,7 +118,7 @@ def test_compare_puts_conflict_outputs_side_by_side(outputs, tmp_path):
         np.testing.assert_allclose(result.eta2.set_index("module").loc[mean.index, name], mean, rtol=1e-12)
     out = tmp_path / "cmp"
     written = write_compare(result, out)
-    expected = ["conflict_auc.csv", "conflict_auc.png", "conflict_eta2.csv", "conflict_eta2.png", "conflict_rows.csv"]
+    expected = ["compare.json", "conflict_auc.csv", "conflict_auc.png", "conflict_eta2.csv", "conflict_eta2.png", "conflict_rows.csv"]
     assert sorted(p.name for p in written) == expected
 
 

@@ -35,6 +35,8 @@ CASES = [
     (f"eta2 --ckpt {{run}} --max-memory 0 {E}", 2, "must be positive"),
     (f"conflict --ckpt {{run}} --pairs 0 {E}", 2, "0 is not in the range x>=1"),
     (f"conflict --ckpt {{run}} --min-group 0 {E}", 2, "0 is not in the range x>=1"),
+    (f"conflict --ckpt {{run}} --null -1 {E}", 2, "-1 is not in the range x>=0"),
+    (f"conflict --ckpt {{run}} --seed -1 {E}", 2, "-1 is not in the range x>=0"),
     (f"conflict --ckpt {{run}} --batch-size 0 {E}", 2, "0 is not in the range x>=1"),
     (f"compare {{run}} {{run}} --k 1 {E}", 1, "needs at least 2 clusters"),
 ]

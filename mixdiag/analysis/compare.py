@@ -476,7 +476,7 @@ def write_compare(result: Comparison | ConflictComparison, out: str | Path, forc
     import matplotlib.pyplot as plt
 
     from ..plots import plot_compare, plot_conflict_compare, plot_decoupling_auc, plot_delta, plot_trajectories
-    from ..plots.eta2 import group_hue, settings_caption
+    from ..plots.eta2 import group_hue, shared_settings_caption
 
     def save(staging: Path, figures: dict) -> None:
         write_json(staging / "compare.json", {"held_equal": result.settings, "allowed_to_differ": result.mixed,
@@ -503,7 +503,7 @@ def write_compare(result: Comparison | ConflictComparison, out: str | Path, forc
         result.delta.to_csv(staging / "compare.csv", index=False)
         result.blocks.to_csv(staging / "delta_blocks.csv", index=False)
         result.stages.to_csv(staging / "delta_stages.csv", index=False)
-        caption = settings_caption(result.curves)
+        caption = shared_settings_caption(result.curves)
         figures = {"compare.png": plot_compare(result.curves), "delta.png": plot_delta(result.blocks, caption=caption)}
         if result.tracks is not None:
             figures["trajectories.png"] = plot_trajectories(result.tracks, hue=group_hue(result.tracks))

@@ -152,7 +152,7 @@ def plot_eta2(df: pd.DataFrame, ax=None, title: Optional[str] = None, label: Opt
 CAPTION_SETTINGS = ("dataset", "split", "n", "k", "sample_size", "pooled", "model", "epochs", "epoch")
 
 
-def settings_caption(df: pd.DataFrame) -> str:
+def shared_settings_caption(df: pd.DataFrame) -> str:
     """``dataset=digits, split=train, n=1438, k=10, ...``: the settings every row of ``df`` shares."""
     parts = []
     for column in CAPTION_SETTINGS:
@@ -164,7 +164,7 @@ def settings_caption(df: pd.DataFrame) -> str:
 
 
 def _titled(ax, title: str, df: pd.DataFrame, caption: Optional[str] = None) -> None:
-    caption = settings_caption(df) if caption is None else caption
+    caption = shared_settings_caption(df) if caption is None else caption
     ax.set_title(f"{title}\n{caption}" if caption else title, fontsize=10)
 
 

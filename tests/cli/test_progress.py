@@ -52,7 +52,7 @@ def test_eta2_reports_each_phase_and_ends_with_the_block_table(tiny_runs, tmp_pa
     assert outcome.code == 0, outcome.stderr
     for phase in PHASES:
         assert re.search(rf"^{phase}: (\d+) of \1 (rows|fits) in", outcome.stderr, re.M), outcome.stderr
-    assert "η² streaming pass: 1138 of 1138 rows in" in outcome.stderr  # 1,438 training images, 300 in the fit sample
+    assert "η² streaming pass: 995 of 995 rows in" in outcome.stderr  # 1,295 training images (the rest is validation), 300 in the fit sample
     table = pd.read_csv(tmp_path / "e" / "eta2.csv")
     printed = outcome.stdout.splitlines()[-len(table):]
     assert [line.split()[0] for line in printed] == list(table["module"])

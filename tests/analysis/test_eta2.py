@@ -50,9 +50,9 @@ def test_independent_of_batch_size_and_memory_budget(net, digits):
     x, _, transform = digits
     x = x[:700]
     runs = {}
-    # 2 GiB holds every hidden state at once; 2.3 MB (batch 64) makes two groups, 2.0 MB four
-    # (the small logits join the last block) and 1.95 MB (batch 7) five (see engine._plan_bytes).
-    cases = [(64, 2 * 1024**3, 1), (7, 2 * 1024**3, 1), (1000, 2 * 1024**3, 1), (64, 2_300_000, 2), (64, 2_000_000, 4), (7, 1_950_000, 5)]
+    # 2 GiB holds every hidden state at once; 2.4 MB (batch 64) makes two groups, 2.05 MB four
+    # (the small logits join the last block) and 1.98 MB (batch 7) five (see eta2._plan_bytes).
+    cases = [(64, 2 * 1024**3, 1), (7, 2 * 1024**3, 1), (1000, 2 * 1024**3, 1), (64, 2_400_000, 2), (64, 2_050_000, 4), (7, 1_980_000, 5)]
     for batch, budget, groups in cases:
         calls = net.forward_calls
         table, assign = compute_eta2(
@@ -155,9 +155,9 @@ def test_memory_budget_cuts_the_sample_or_refuses(net, digits):
     # 6.3 MB, on the least allowed 512 rows (256 per centroid) 1.9 MB (engine._plan_bytes).
     with pytest.raises(MixdiagError, match="sample_size='all'.*max_memory"):
         compute_eta2(net, x, transform, sample_size="all", batch_size=64, max_memory=4_000_000, names=["layers.1"], **QUICK)
-    with pytest.warns(UserWarning, match="'layers.1'.*cut from 1797 to 1119 rows"):
+    with pytest.warns(UserWarning, match="'layers.1'.*cut from 1797 to 1108 rows"):
         table = compute_eta2(net, x, transform, k=2, sample_size=5000, batch_size=64, max_memory=4_000_000, names=["layers.1"], **QUICK)
-    assert engine._plan_bytes([128], 1119, 2, 1, 64) <= 4_000_000 < engine._plan_bytes([128], 1120, 2, 1, 64)
+    assert engine._plan_bytes([128], 1108, 2, 1, 64) <= 4_000_000 < engine._plan_bytes([128], 1109, 2, 1, 64)
     assert table["n"][0] == len(x)
     with pytest.raises(MixdiagError, match="'layers.1'.*raise max_memory"):
         compute_eta2(net, x, transform, k=2, batch_size=64, max_memory=1_000_000, names=["layers.1"], **QUICK)

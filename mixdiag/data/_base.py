@@ -1,9 +1,11 @@
-"""The in-memory dataset every loader returns, and the registry that finds loaders by name.
+"""The dataset every loader returns, and the registry that finds loaders by name.
 
 Data stay as tensors: images as ``(N, C, H, W)``, signals as ``(N, C, L)``, in whatever
 storage dtype the source has (``uint8`` for images keeps ChestX-ray14 at 224x224 in
-memory). :meth:`Dataset.normalize` turns a batch into normalised ``float32`` on the
-training device, so the conversion costs nothing per epoch on the host.
+memory); the image-layout loaders (imagefolder, multilabel-csv) hand out tensors mapped from
+a decoded cache on disk, which training and analysis index batch by batch.
+:meth:`Dataset.normalize` turns a batch into normalised ``float32`` on the training device,
+so the conversion costs nothing per epoch on the host.
 """
 
 from __future__ import annotations

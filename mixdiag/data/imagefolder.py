@@ -136,9 +136,14 @@ def _class_folders(folder: Path) -> list[str]:
 
 def _images_in(class_dir: Path) -> list[Path]:
     """The images anywhere below ``class_dir``, sorted, skipping hidden folders (raises when there are none)."""
-    images = sorted(p for p in class_dir.rglob("*") if is_image(p) and not any(part.startswith(".") for part in p.relative_to(class_dir).parts))
+    images = sorted(p for p in class_dir.rglob("*") if is_image(p) and not _hidden(p.relative_to(class_dir)))
     if not images:
         raise DataError(
             f"imagefolder: class folder {class_dir} has no images ({', '.join(IMAGE_EXTENSIONS)}); add images or remove the folder"
         )
     return images
+
+
+def _hidden(relative: Path) -> bool:
+    """Whether a path below a class folder passes through a dot-folder (``.ipynb_checkpoints``)."""
+    return any(part.startswith(".") for part in relative.parts)

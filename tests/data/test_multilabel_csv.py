@@ -212,5 +212,6 @@ def test_train_then_conflict_from_the_command_line(tmp_path):
 
 
 def test_missing_csv_from_the_command_line_is_one_line(tmp_path):
-    outcome = invoke("train", "--dataset", "multilabel-csv", "--data-dir", tmp_path / "no.csv", "--out", tmp_path / "run", "--device", "cpu")
+    missing = tmp_path / "no.csv"
+    outcome = invoke("train", "--dataset", "multilabel-csv", "--data-dir", missing, "--out", tmp_path / "run", "--device", "cpu")
     assert outcome.code == 1 and "no.csv" in error_line(outcome)

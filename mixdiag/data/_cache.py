@@ -146,9 +146,10 @@ def cached_rows(
 def mapped_tensor(rows: np.memmap) -> torch.Tensor:
     """A tensor over the same file as the memory-mapped ``rows``, read page by page on demand.
 
-    ``torch.from_numpy`` refuses nothing but warns on read-only arrays and would let an
-    in-place op write through; mapping the file privately (copy-on-write) gives a tensor
-    whose batches are read from disk when indexed and whose writes never reach the cache.
+    ``torch.from_numpy`` warns on the read-only map :func:`cached_rows` returns, and on a
+    writable one it would let an in-place op write into the cache. Mapping the file privately
+    (copy-on-write) gives a tensor whose rows are read from disk when indexed and whose
+    writes never reach the file.
 
     Args:
         rows: a C-ordered array returned by :func:`cached_rows`.

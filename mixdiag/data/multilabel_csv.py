@@ -11,7 +11,8 @@
 - optionally the split (column ``split_column``, default ``split`` when the table has one;
   values ``train``, ``val``, ``test``): a split no row names is drawn from the training rows;
 - optionally the patient (column ``patient_column``, default ``patient_id`` when the table
-  has one): drawn splits then keep each patient's images on one side.
+  has one): drawn splits then keep each patient's images on one side (a row with an empty
+  id counts as a patient of its own).
 
 Images are decoded once into a cache and mapped, as for ``imagefolder``.
 """
@@ -111,7 +112,7 @@ def load_multilabel_csv(
         assigned=_assigned(table, csv, split_column),
         strata=strata(torch.from_numpy(labels), multilabel=True),
         stratified_on="rarest positive label",
-        groups=None if patient_column is None else table[patient_column].to_numpy(),
+        groups=None if patient_column is None else _patients(table[patient_column]),
         given_by=f"column {split_column!r}" if split_column else "no split column",
     )
     options = ImageOptions(
@@ -217,6 +218,14 @@ def image_paths(column: pd.Series, csv: Path, name: str) -> list[Path]:
             "fix the path: it is read relative to the CSV's folder unless absolute"
         )
     return paths
+
+
+def _patients(column: pd.Series) -> np.ndarray:
+    """Each row's patient id; a row with an empty id is a patient of its own rather than one of a large shared group."""
+    ids = column.str.strip().to_numpy(dtype=object)
+    empty = np.flatnonzero(ids == "")
+    ids[empty] = [f"\0row {i}" for i in empty]  # \0: cannot be a real id read from a CSV cell
+    return ids
 
 
 def _assigned(table: pd.DataFrame, csv: Path, column: Optional[str]) -> np.ndarray:

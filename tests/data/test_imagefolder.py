@@ -3,18 +3,17 @@ import os
 from pathlib import Path
 
 import numpy as np
-import PIL.Image
 import pytest
 import torch
 
 import mixdiag
 from mixdiag.data._base import load_dataset
-from mixdiag.errors import DataError, MixdiagError
+from mixdiag.errors import MixdiagError
 from mixdiag.training.build import build_dataset
 from mixdiag.training.config import TrainConfig
 
 from cli_support import error_line, invoke
-from layout_fixtures import FOLDER_CLASSES, PER_CLASS, colour, identify, write_image, write_imagefolder
+from layout_fixtures import FOLDER_CLASSES, PER_CLASS, colour, forbid_decoding, identify, load_error, write_image, write_imagefolder
 
 SIZE = 8
 
@@ -139,11 +138,7 @@ def test_splits_are_slices_of_the_memory_mapped_cache(root):
 
 def test_second_load_maps_the_cache_without_decoding(root, monkeypatch):
     first = load(root)
-
-    def no_decoding(*args, **kwargs):
-        raise AssertionError("the second load decoded an image")
-
-    monkeypatch.setattr(PIL.Image, "open", no_decoding)
+    forbid_decoding(monkeypatch)
     second = load(root, seed=5)
     assert torch.equal(first.x_train, second.x_train) and torch.equal(first.y_test, second.y_test)
     assert len(list((root / ".mixdiag-cache").glob("*.npy"))) == 1
@@ -197,11 +192,8 @@ def test_a_run_hands_its_val_fraction_to_the_loader(root):
 
 
 def error(root, **options) -> str:
-    with pytest.raises(DataError) as info:
-        load(root, **options)
-    message = str(info.value)
-    assert "\n" not in message
-    return message
+    options.setdefault("image_size", SIZE)
+    return load_error("imagefolder", root, **options)
 
 
 def test_missing_data_dir(tmp_path):

@@ -1,17 +1,14 @@
 import json
-from pathlib import Path
 
 import numpy as np
-import PIL.Image
 import pytest
 import torch
 
 from mixdiag.data import apply_corruption
 from mixdiag.data._base import load_dataset
-from mixdiag.errors import DataError
 
 from cli_support import error_line, invoke
-from layout_fixtures import TABLE_LABELS, TABLE_ROWS, identify, table_vector, write_image, write_table
+from layout_fixtures import TABLE_LABELS, TABLE_ROWS, forbid_decoding, identify, load_error, table_vector, write_table
 
 SIZE = 8
 
@@ -68,6 +65,16 @@ def test_drawn_splits_keep_each_patient_on_one_side(tmp_path):
     assert patients(split["test"]).__len__() == 2 and patients(split["val"]).__len__() == 1  # 20% of 10, then 10% of 8
 
 
+def test_rows_without_a_patient_id_are_patients_of_their_own(tmp_path):
+    csv = write_table(tmp_path / "t")
+    lines = csv.read_text().splitlines()
+    # Rows 0-5 (patients 1-3) lose their ids; the split must still be drawn over 6 + 7 = 13 patients.
+    lines[1:7] = [line.replace(f",{who},", ",,", 1) for line, (_, who) in zip(lines[1:7], TABLE_ROWS[:6])]
+    csv.write_text("\n".join(lines) + "\n")
+    ds = load(csv)
+    assert ds.info["split"]["drawn_by"] == "patient (13 patients)"
+
+
 def test_same_split_seed_same_split(tmp_path):
     csv = write_table(tmp_path / "t")
     first = rows_of(load(csv))
@@ -103,11 +110,7 @@ def test_splits_are_slices_of_one_cache_reused_by_the_next_load(tmp_path, monkey
     csv = write_table(tmp_path / "t")
     first = load(csv)
     assert first.x_val.untyped_storage().data_ptr() == first.x_train.untyped_storage().data_ptr()
-
-    def no_decoding(*args, **kwargs):
-        raise AssertionError("the second load decoded an image")
-
-    monkeypatch.setattr(PIL.Image, "open", no_decoding)
+    forbid_decoding(monkeypatch)
     # Another label reading of the same table reuses the decoded images.
     second = load(csv, label_columns="Mass,Nodule")
     assert torch.equal(first.x_train, second.x_train)
@@ -121,11 +124,8 @@ def test_label_corruption_works_on_it(tmp_path):
 
 
 def error(source, **options) -> str:
-    with pytest.raises(DataError) as info:
-        load(source, **options)
-    message = str(info.value)
-    assert "\n" not in message
-    return message
+    options.setdefault("image_size", SIZE)
+    return load_error("multilabel-csv", source, **options)
 
 
 def test_missing_csv(tmp_path):

@@ -1,4 +1,5 @@
-"""Writers of tiny datasets in the layouts users bring: an image folder and a labelled CSV table.
+"""Writers of tiny datasets in the layouts users bring (an image folder, a labelled CSV table), and
+the checks their tests share.
 
 Every image is one constant colour that encodes its identity (red: class or row group, green:
 index), so a test can tell which file ended up in which row and split, also after JPEG
@@ -10,7 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import PIL.Image
+import pytest
 from PIL import Image
+
+from mixdiag.data._base import load_dataset
+from mixdiag.errors import DataError
 
 FOLDER_CLASSES = ["cat", "dog", "frog"]  # sorted, as the loader orders them
 PER_CLASS = 10
@@ -104,3 +110,21 @@ def write_table(root: Path, *, style: str = "columns", split: bool = False, pati
     csv = root / "labels.csv"
     csv.write_text("\n".join(lines) + "\n")
     return csv
+
+
+def load_error(name: str, source, **options) -> str:
+    """The one-line :class:`DataError` that loading dataset ``name`` from ``source`` raises."""
+    with pytest.raises(DataError) as info:
+        load_dataset(name, source, **options)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def forbid_decoding(monkeypatch) -> None:
+    """Fail the test if an image is opened: a load that should map its cache must not decode."""
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("the load decoded an image instead of mapping the cache")
+
+    monkeypatch.setattr(PIL.Image, "open", no_decoding)

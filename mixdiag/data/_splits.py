@@ -60,6 +60,8 @@ def plan_splits(
     """
     _check_fraction(dataset, "test_fraction", test_fraction, allow_zero=False)
     _check_fraction(dataset, "val_fraction", val_fraction, allow_zero=True)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise DataError(f"{dataset}: split_seed must be a non-negative integer, got {seed!r}")
     rng = np.random.default_rng(seed)
     splits = {name: np.flatnonzero(assigned == name) for name in SPLITS}
     rule = f"patient ({len(np.unique(groups))} patients)" if groups is not None else stratified_on
@@ -92,7 +94,7 @@ def plan_splits(
             "held_out_from": "train" if "val" in drawn else given_by,
             "fraction": drawn.get("val"),
             "seed": seed,
-            "stratified_on": rule,
+            "stratified_on": rule if "val" in drawn else None,
             "sizes": {"train": len(splits["train"]), "val": len(splits["val"])},
             "indices_sha256": hashlib.sha256(splits["val"].astype("<i8").tobytes()).hexdigest(),
         }

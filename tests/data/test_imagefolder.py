@@ -238,9 +238,18 @@ def test_too_few_images_for_the_test_fraction(tmp_path):
     assert "test_fraction" in error(root)
 
 
-@pytest.mark.parametrize(
-    "options", [{"channels": 2}, {"image_size": 0}, {"test_fraction": 1.0}, {"val_fraction": -0.1}, {"augment": "shift"}, {"limit": 0}]
-)
+BAD_OPTIONS = [
+    {"channels": 2},
+    {"image_size": 0},
+    {"test_fraction": 1.0},
+    {"val_fraction": -0.1},
+    {"augment": "shift"},
+    {"limit": 0},
+    {"split_seed": -1},
+]
+
+
+@pytest.mark.parametrize("options", BAD_OPTIONS)
 def test_bad_options(root, options):
     assert next(iter(options)) in error(root, **options)
 

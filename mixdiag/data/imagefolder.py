@@ -5,7 +5,8 @@ validation splits are drawn from it, stratified by class), or ``root/train/<clas
 with optional ``root/test/<class>/...`` and ``root/val/<class>/...`` (a split without its
 folder is drawn from ``train/``). Class names are the sorted folder names of ``root`` (or
 ``root/train``), as in torchvision, so class indices match ``torchvision.datasets.ImageFolder``.
-Folders and files whose names start with a dot (the cache, ``.ipynb_checkpoints``) are skipped.
+Folders and files whose names start with a dot (``.ipynb_checkpoints``) are skipped. The
+loader writes nothing into the folder, so torchvision still reads it as before.
 A top-level ``train`` folder always means the split layout, never a class named "train".
 """
 
@@ -56,8 +57,8 @@ def load_imagefolder(
             of every seed are trained and tested on the same images and share one cache.
         augment: the training augmentation (``crop-flip``, ``crop``, ``none``).
         limit: at most this many images per split, drawn at random (quick runs).
-        cache_dir: where the decoded images are cached; default ``<data_dir>/.mixdiag-cache``,
-            or ``~/.cache/mixdiag`` when ``data_dir`` is read-only.
+        cache_dir: where the decoded images are cached; default ``.mixdiag-cache`` beside
+            ``data_dir`` (in its parent), or ``~/.cache/mixdiag`` when the parent is read-only.
         workers: threads decoding images when the cache is built.
 
     Returns:
@@ -76,7 +77,8 @@ def load_imagefolder(
         split_seed=split_seed,
         limit=limit,
         augment=augment,
-        cache_dir=resolve_cache_dir(root, cache_dir),
+        # Beside the folder, not in it: torchvision's ImageFolder would take any folder in it for a class.
+        cache_dir=resolve_cache_dir(root.resolve().parent, cache_dir),
         workers=workers,
     )
     return image_dataset("imagefolder", files, options, root, _FIX)

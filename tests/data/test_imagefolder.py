@@ -137,11 +137,13 @@ def test_splits_are_slices_of_the_memory_mapped_cache(root):
 
 
 def test_second_load_maps_the_cache_without_decoding(root, monkeypatch):
+    before = sorted(root.rglob("*"))
     first = load(root)
+    assert sorted(root.rglob("*")) == before  # the cache sits beside the folder: torchvision would read a folder in it as a class
     forbid_decoding(monkeypatch)
     second = load(root, seed=5)
     assert torch.equal(first.x_train, second.x_train) and torch.equal(first.y_test, second.y_test)
-    assert len(list((root / ".mixdiag-cache").glob("*.npy"))) == 1
+    assert len(list((root.parent / ".mixdiag-cache").glob("*.npy"))) == 1
 
 
 def test_a_changed_file_is_decoded_again(root):
@@ -166,7 +168,7 @@ def test_cache_is_keyed_by_image_options(root):
     load(root)
     load(root, image_size=6)
     load(root, channels=1)
-    assert len(list((root / ".mixdiag-cache").glob("*.npy"))) == 3
+    assert len(list((root.parent / ".mixdiag-cache").glob("*.npy"))) == 3
 
 
 def test_parallel_decoding_agrees(root, tmp_path):
@@ -218,7 +220,7 @@ def test_corrupt_image_is_named(root):
     (root / "dog" / "03.jpg").write_bytes(b"not a jpeg")
     message = error(root)
     assert str(root / "dog" / "03.jpg") in message and "replace or delete" in message
-    assert list((root / ".mixdiag-cache").glob("*.npy")) == []
+    assert list((root.parent / ".mixdiag-cache").glob("*.npy")) == []
 
 
 def test_stray_folder_beside_train(tmp_path):

@@ -54,8 +54,10 @@ def plan_splits(
 
     Returns:
         ``(splits, record)``: sorted file indices per split name (``"val"`` may be empty), and
-        ``{"split": ..., "validation": ...}`` to merge into ``Dataset.info``; ``validation``
-        has the fields :func:`mixdiag.training.checkpoint.check_validation` compares, or is
+        ``{"split": ..., "validation": ...}`` to merge into ``Dataset.info``. ``split`` records
+        how each split was made, with its sizes and a digest of the test indices;
+        ``validation`` has the fields :func:`mixdiag.training.checkpoint.check_validation`
+        compares and ``split`` inside it (so a run records and checks the whole split), or is
         None without a validation split.
     """
     _check_fraction(dataset, "test_fraction", test_fraction, allow_zero=False)
@@ -87,6 +89,7 @@ def plan_splits(
         "seed": seed,
         "limit": limit,
         "sizes": {name: len(idx) for name, idx in splits.items()},
+        "test_sha256": _digest(splits["test"]),
     }
     validation = None
     if len(splits["val"]):
@@ -96,7 +99,10 @@ def plan_splits(
             "seed": seed,
             "stratified_on": rule if "val" in drawn else None,
             "sizes": {"train": len(splits["train"]), "val": len(splits["val"])},
-            "indices_sha256": hashlib.sha256(splits["val"].astype("<i8").tobytes()).hexdigest(),
+            "indices_sha256": _digest(splits["val"]),
+            # The run stores this record in config.json and every checkpoint, and a rebuild must
+            # match it: so the whole split, the test part included, is recorded and checked.
+            "split": record,
         }
     return splits, {"split": record, "validation": validation}
 
@@ -112,6 +118,10 @@ def _draw(
     chosen = rng.choice(patients, size=round(fraction * len(patients)), replace=False)
     is_taken = np.isin(groups[pool], chosen)
     return pool[~is_taken], pool[is_taken]
+
+
+def _digest(indices: np.ndarray) -> str:
+    return hashlib.sha256(indices.astype("<i8").tobytes()).hexdigest()
 
 
 def _check_fraction(dataset: str, name: str, value: float, allow_zero: bool) -> None:

@@ -75,11 +75,9 @@ def test_pixels_are_the_files_colours(root):
 
 
 def test_grayscale_is_pil_luma(root):
-    ds = load(root, channels=1)
-    assert ds.input_shape == (1, SIZE, SIZE) and len(ds.mean) == 1
+    gray, rgb = load(root, channels=1), load(root)
+    assert gray.input_shape == (1, SIZE, SIZE) and len(gray.mean) == 1
     r, g, b = colour(0, 0)
-    gray = load(root, channels=1)
-    rgb = load(root)
     row = [identify(x.numpy()) for x in rgb.x_train].index((0, 0))
     assert int(gray.x_train[row].float().mean()) == pytest.approx(r * 0.299 + g * 0.587 + b * 0.114, abs=1)
 
@@ -265,10 +263,15 @@ def test_train_then_eta2_from_the_command_line(root, tmp_path):
     assert trained.code == 0, trained.stderr
     config = json.loads((run / "config.json").read_text())
     assert config["dataset"] == "imagefolder" and config["validation"]["sizes"] == {"train": 21, "val": 3}
+    assert config["validation"]["split"]["drawn"] == {"test": 0.2, "val": 0.1}  # the run records how its test split was drawn
     measured = invoke("eta2", "--ckpt", run, "--split", "test", "--k", "2", "--device", "cpu", "--out", tmp_path / "eta2")
     assert measured.code == 0, measured.stderr
     assert (tmp_path / "eta2" / "eta2.csv").is_file()
     assert mixdiag.load(run).dataset.class_names == FOLDER_CLASSES
+    # A rebuild from changed files is refused: the run's test split would no longer be the one it recorded.
+    write_image(root / "cat" / "10.png", colour(0, 10))
+    with pytest.raises(MixdiagError, match="validation split rebuilt"):
+        mixdiag.load(run)
 
 
 def test_bad_layout_from_the_command_line_is_one_line(tmp_path):

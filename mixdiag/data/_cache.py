@@ -56,6 +56,8 @@ def require_dir(data_dir: Path | None, dataset: str, layout: str) -> Path:
     if data_dir is None:
         raise DataError(f"{dataset} is not downloaded automatically; pass --data-dir pointing at {layout}")
     data_dir = Path(data_dir)
+    if data_dir.is_file():  # --data-dir takes files too, for multilabel-csv's table
+        raise DataError(f"{dataset}: {data_dir} is a file, not a folder; pass --data-dir pointing at {layout}")
     if not data_dir.is_dir():
         raise DataError(f"{dataset}: data directory {data_dir} does not exist; pass --data-dir pointing at {layout}")
     return data_dir

@@ -201,6 +201,10 @@ def test_missing_data_dir(tmp_path):
     assert str(tmp_path / "nowhere") in error(tmp_path / "nowhere")
 
 
+def test_a_file_given_as_the_folder(root):
+    assert "is a file, not a folder" in error(root / "cat" / "00.png")
+
+
 def test_no_class_folders(tmp_path):
     write_image(tmp_path / "flat" / "a.png", (1, 2, 3))
     message = error(tmp_path / "flat")

@@ -74,6 +74,18 @@ def test_pixels_are_the_files_colours(root):
     assert ds.x_test[0].float().mean((1, 2)).tolist() == pytest.approx(colour(c, i), abs=3)  # JPEG keeps a flat colour within a few levels
 
 
+def test_mean_and_std_come_from_the_training_images(root, monkeypatch):
+    ds = load(root)
+    pixels = ds.x_train.numpy().astype(np.float64) / 255
+    assert ds.mean == pytest.approx(tuple(pixels.mean((0, 2, 3))))
+    assert ds.std == pytest.approx(tuple(pixels.std((0, 2, 3))))
+    # A large training split: every k-th image, at most _STATS_IMAGES of them.
+    monkeypatch.setattr("mixdiag.data._image_dataset._STATS_IMAGES", 10)
+    sampled = load(root)
+    every_third = ds.x_train.numpy()[::3].astype(np.float64) / 255  # 21 images, 3 to a step: 7
+    assert sampled.mean == pytest.approx(tuple(every_third.mean((0, 2, 3))))
+
+
 def test_grayscale_is_pil_luma(root):
     gray, rgb = load(root, channels=1), load(root)
     assert gray.input_shape == (1, SIZE, SIZE) and len(gray.mean) == 1

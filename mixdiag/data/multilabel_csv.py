@@ -19,6 +19,7 @@ Images are decoded once into a cache and mapped, as for ``imagefolder``.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -92,7 +93,7 @@ def load_multilabel_csv(
     """
     csv = find_csv(data_dir)
     check_image_options(NAME, image_size, channels, augment)
-    table = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    table = read_table(csv)
     split_column = _optional_column(table, csv, "split_column", split_column, "split")
     patient_column = _optional_column(table, csv, "patient_column", patient_column, "patient_id")
     _require_columns(table, csv, "path_column", [path_column])
@@ -145,6 +146,18 @@ def find_csv(data_dir: Path | None) -> Path:
         found = ", ".join(p.name for p in tables) or "none"
         raise DataError(f"{NAME}: {data_dir} must hold exactly one .csv (found: {found}); pass --data-dir pointing at the CSV file itself")
     return tables[0]
+
+
+def read_table(csv: Path) -> pd.DataFrame:
+    """Every cell of the CSV as text (so "1" and "01" stay visible and no cell becomes NaN)."""
+    try:
+        with warnings.catch_warnings():
+            # Rows longer than the header: pandas would silently turn the extra cells into an
+            # index (or, with index_col=False, drop them with this warning); either misreads labels.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(csv, dtype=str, keep_default_na=False, index_col=False)
+    except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DataError(f"{NAME}: cannot read {csv} as a CSV table ({' '.join(str(err).split())}); save it as UTF-8 CSV with a header row") from None
 
 
 def _optional_column(table: pd.DataFrame, csv: Path, option: str, given: Optional[str], default: str) -> Optional[str]:

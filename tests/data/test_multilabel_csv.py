@@ -134,6 +134,12 @@ def test_missing_csv(tmp_path):
     assert "--data-dir" in error(None)
 
 
+@pytest.mark.parametrize("content", [b"", b"path,a\nx.png,1,2,3\n", b"path,a\n\xff\xfe.png,1\n"])
+def test_unreadable_table(tmp_path, content):
+    (tmp_path / "labels.csv").write_bytes(content)
+    assert "cannot read" in error(tmp_path / "labels.csv")
+
+
 def test_folder_without_exactly_one_csv(tmp_path):
     csv = write_table(tmp_path / "t")
     (csv.parent / "other.csv").write_text("path\n")

@@ -157,7 +157,8 @@ def read_table(csv: Path) -> pd.DataFrame:
             warnings.simplefilter("error", pd.errors.ParserWarning)
             return pd.read_csv(csv, dtype=str, keep_default_na=False, index_col=False)
     except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataError(f"{NAME}: cannot read {csv} as a CSV table ({' '.join(str(err).split())}); save it as UTF-8 CSV with a header row") from None
+        reason = " ".join(str(err).split())
+        raise DataError(f"{NAME}: cannot read {csv} as a CSV table ({reason}); save it as UTF-8 CSV with a header row") from None
 
 
 def _optional_column(table: pd.DataFrame, csv: Path, option: str, given: Optional[str], default: str) -> Optional[str]:

@@ -199,6 +199,8 @@ def test_a_run_hands_its_val_fraction_to_the_loader(root):
     config = TrainConfig(dataset="imagefolder", data_dir=str(root), dataset_options={"image_size": SIZE}, val_fraction=0.25)
     ds = build_dataset(config)
     assert ds.info["validation"]["fraction"] == 0.25 and len(ds.x_val) == 6  # 2 of each class's 8, drawn once
+    if os.path.exists("/proc/self/maps"):  # not copied by hold_out_validation: still views of the mapped cache
+        assert mapped_from(ds.x_train, Path(ds.info["cache"])) and mapped_from(ds.x_val, Path(ds.info["cache"]))
     with pytest.raises(MixdiagError, match="--val-fraction"):
         build_dataset(TrainConfig(dataset="imagefolder", data_dir=str(root), dataset_options={"val_fraction": 0.2}))
 

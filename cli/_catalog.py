@@ -17,6 +17,7 @@ class DatasetEntry(NamedTuple):
 
 
 _CACHE = ("cache_dir", "workers")
+_IMAGE_OPTIONS = ("image_size", "channels", "test_fraction", "val_fraction", "split_seed", "augment", "limit", *_CACHE)
 
 DATASETS = {
     "chestmnist": DatasetEntry(
@@ -37,7 +38,18 @@ DATASETS = {
     "fashion-mnist": DatasetEntry(
         "Fashion-MNIST, 28x28 grey images, 10 classes", "IDX files in --data-dir (default /usr/share/datasets/fashion-mnist); official 60k/10k", ("limit",)
     ),
+    "imagefolder": DatasetEntry(
+        "your images, one folder per class, single-label",
+        "--data-dir holds <class>/ folders, or train/<class>/ with optional test/ and val/; missing splits drawn by class",
+        _IMAGE_OPTIONS,
+    ),
     "mnist": DatasetEntry("MNIST, 28x28 grey digits, 10 classes", "IDX files in --data-dir; official 60k/10k", ("limit",)),
+    "multilabel-csv": DatasetEntry(
+        "your images listed in a CSV with their labels, multi-label",
+        "--data-dir is the CSV (or its folder): a path column, 0/1 label columns or |-separated findings, "
+        "optional split and patient columns; missing splits drawn by patient or rarest label",
+        ("path_column", "label_columns", "findings_column", "split_column", "patient_column", *_IMAGE_OPTIONS),
+    ),
     "ptbxl": DatasetEntry(
         "PTB-XL 12-lead ECGs, diagnostic classes, multi-label",
         "the PhysioNet release in --data-dir; folds 1-8 train, 9 val, 10 test",
@@ -59,4 +71,7 @@ def dataset_lines() -> list[str]:
     """One line per dataset (name, what, layout, ``--dataset-option`` names), then what ``limit`` does."""
     width = max(map(len, DATASETS))
     lines = [f"{name:<{width}}  {e.what}; {e.layout}; options: {', '.join(e.options) or 'none'}" for name, e in DATASETS.items()]
-    return lines + ["(limit=N keeps at most N samples of every split, the test split included, drawn at random with --seed.)"]
+    return lines + [
+        "(limit=N keeps at most N samples of every split, the test split included, drawn at random with --seed;"
+        " imagefolder and multilabel-csv draw their splits and limits with split_seed, so every --seed shares them.)"
+    ]

@@ -15,7 +15,8 @@ _D = TrainConfig()
 
 @click.command("train")
 @click.option("--dataset", default=_D.dataset, show_default=True, help="Dataset name (see `mixdiag list datasets`).")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Folder with the dataset's files, in its published layout.")
+@click.option("--data-dir", type=click.Path(), default=None,
+              help="Folder with the dataset's files, in its published layout (multilabel-csv: the CSV file or its folder).")
 @click.option("--dataset-option", "dataset_options", multiple=True, metavar="KEY=VALUE", help="Loader option, repeatable (e.g. rho=0.9).")
 @click.option("--val-fraction", type=float, default=_D.val_fraction, show_default=True,
               help="Training share held out (seeded, stratified) to pick best.pt if the dataset has no validation split; 0: none.")

@@ -1,9 +1,11 @@
-"""The in-memory dataset every loader returns, and the registry that finds loaders by name.
+"""The dataset every loader returns, and the registry that finds loaders by name.
 
 Data stay as tensors: images as ``(N, C, H, W)``, signals as ``(N, C, L)``, in whatever
 storage dtype the source has (``uint8`` for images keeps ChestX-ray14 at 224x224 in
-memory). :meth:`Dataset.normalize` turns a batch into normalised ``float32`` on the
-training device, so the conversion costs nothing per epoch on the host.
+memory); the image-layout loaders (imagefolder, multilabel-csv) hand out tensors mapped from
+a decoded cache on disk, which training and analysis index batch by batch.
+:meth:`Dataset.normalize` turns a batch into normalised ``float32`` on the training device,
+so the conversion costs nothing per epoch on the host.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import torch
 
 from ..errors import DataError, MixdiagError
 
-__all__ = ["Dataset", "register_dataset", "list_datasets", "load_dataset"]
+__all__ = ["Dataset", "register_dataset", "list_datasets", "load_dataset", "takes_run_val_fraction"]
 
 
 @dataclass
@@ -126,18 +128,35 @@ class Dataset:
 
 
 _LOADERS: dict[str, Callable[..., Dataset]] = {}
+_RUN_VAL_FRACTION: set[str] = set()
 
 
-def register_dataset(name: str):
-    """Register ``fn(data_dir: Path | None, *, seed: int, **options) -> Dataset`` under ``name``."""
+def register_dataset(name: str, *, run_val_fraction: bool = False):
+    """Register ``fn(data_dir: Path | None, *, seed: int, **options) -> Dataset`` under ``name``.
+
+    Args:
+        name: the name ``--dataset`` and :func:`load_dataset` take.
+        run_val_fraction: the loader takes a ``val_fraction`` option and a run passes it its
+            ``--val-fraction``, so the loader holds out the validation split itself (as slices
+            of a memory-mapped cache) instead of :func:`mixdiag.data.hold_out_validation`
+            copying the training tensor.
+    """
 
     def decorator(fn):
         if name in _LOADERS:
             warnings.warn(f"dataset {name!r} registered twice; the later one wins", stacklevel=2)
         _LOADERS[name] = fn
+        _RUN_VAL_FRACTION.discard(name)
+        if run_val_fraction:
+            _RUN_VAL_FRACTION.add(name)
         return fn
 
     return decorator
+
+
+def takes_run_val_fraction(name: str) -> bool:
+    """Whether a run hands its ``--val-fraction`` to the loader of ``name`` (see :func:`register_dataset`)."""
+    return name in _RUN_VAL_FRACTION
 
 
 def list_datasets(pattern: str = "*") -> list[str]:

@@ -16,11 +16,21 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence, TypeVar
 
 import numpy as np
+import torch
 
 from .._io import atomic_path
 from ..errors import DataError
 
-__all__ = ["DEFAULT_WORKERS", "require_dir", "resolve_cache_dir", "cache_file", "cached_rows", "take_limit", "channel_stats"]
+__all__ = [
+    "DEFAULT_WORKERS",
+    "require_dir",
+    "resolve_cache_dir",
+    "cache_file",
+    "cached_rows",
+    "mapped_tensor",
+    "take_limit",
+    "channel_stats",
+]
 
 # Decoding PNGs and parsing text release the GIL for most of their work, so threads scale.
 DEFAULT_WORKERS = min(8, os.cpu_count() or 1)
@@ -46,6 +56,8 @@ def require_dir(data_dir: Path | None, dataset: str, layout: str) -> Path:
     if data_dir is None:
         raise DataError(f"{dataset} is not downloaded automatically; pass --data-dir pointing at {layout}")
     data_dir = Path(data_dir)
+    if data_dir.is_file():  # --data-dir takes files too, for multilabel-csv's table
+        raise DataError(f"{dataset}: {data_dir} is a file, not a folder; pass --data-dir pointing at {layout}")
     if not data_dir.is_dir():
         raise DataError(f"{dataset}: data directory {data_dir} does not exist; pass --data-dir pointing at {layout}")
     return data_dir
@@ -131,6 +143,27 @@ def cached_rows(
         out.flush()
         del out
     return np.load(path, mmap_mode="r")
+
+
+def mapped_tensor(rows: np.memmap) -> torch.Tensor:
+    """A tensor over the same file as the memory-mapped ``rows``, read page by page on demand.
+
+    ``torch.from_numpy`` warns on the read-only map :func:`cached_rows` returns, and on a
+    writable one it would let an in-place op write into the cache. Mapping the file privately
+    (copy-on-write) gives a tensor whose rows are read from disk when indexed and whose
+    writes never reach the file.
+
+    Args:
+        rows: a C-ordered array returned by :func:`cached_rows`.
+
+    Returns:
+        A tensor of ``rows``' shape and dtype backed by the cache file, not by a copy in memory.
+    """
+    dtype = torch.from_numpy(np.zeros(0, dtype=rows.dtype)).dtype
+    if rows.offset % rows.dtype.itemsize:  # .npy headers are padded to 64 bytes, so this holds for every cache
+        raise DataError(f"cache {rows.filename} has a header of {rows.offset} bytes, not a whole number of items; delete it")
+    storage = torch.UntypedStorage.from_file(str(rows.filename), shared=False, nbytes=rows.offset + rows.nbytes)
+    return torch.empty(0, dtype=dtype).set_(storage, rows.offset // rows.dtype.itemsize, rows.shape)
 
 
 def take_limit(indices: np.ndarray, limit: int | None, rng: np.random.Generator) -> np.ndarray:

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 
 from ..errors import DataError
 from ._base import Dataset, register_dataset
 from ._cache import DEFAULT_WORKERS, cache_file, cached_rows, channel_stats, require_dir, resolve_cache_dir, take_limit
+from ._images import decode_image
 
 __all__ = ["FINDINGS", "load_chestxray14"]
 
@@ -213,9 +213,4 @@ def _image_paths(data_dir: Path, names: np.ndarray) -> list[Path]:
 
 def _decode(path: Path, size: int) -> np.ndarray:
     """One image as ``uint8 (1, size, size)`` grayscale; some NIH PNGs are RGBA."""
-    try:
-        with Image.open(path) as image:
-            gray = image.convert("L").resize((size, size), Image.Resampling.BILINEAR)
-    except (OSError, SyntaxError, ValueError) as err:  # what PIL raises for truncated or foreign files
-        raise DataError(f"chestxray14: cannot read image {path}: {err}; re-extract it from its archive") from None
-    return np.asarray(gray, dtype=np.uint8)[None]
+    return decode_image(path, size, 1, "chestxray14", "re-extract it from its archive")

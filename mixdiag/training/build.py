@@ -6,7 +6,8 @@ import numpy as np
 import torch
 
 from ..data import apply_corruption, hold_out_validation, load_dataset
-from ..data._base import Dataset
+from ..data._base import Dataset, takes_run_val_fraction
+from ..errors import MixdiagError
 from ..models import create_model, default_model
 from .config import TrainConfig
 
@@ -24,8 +25,14 @@ def build_dataset(config: TrainConfig) -> Dataset:
     """Load the dataset, hold out its validation split and corrupt its training labels as the config says.
 
     The validation split is held out before corruption, so its labels are clean like the test split's.
+    Loaders registered with ``run_val_fraction`` (imagefolder, multilabel-csv) hold it out themselves.
     """
-    ds = load_dataset(config.dataset, config.data_dir, seed=config.seed, **config.dataset_options)
+    options = dict(config.dataset_options)
+    if takes_run_val_fraction(config.dataset):
+        if "val_fraction" in options:
+            raise MixdiagError(f"{config.dataset} takes its validation share from --val-fraction; drop --dataset-option val_fraction")
+        options["val_fraction"] = config.val_fraction
+    ds = load_dataset(config.dataset, config.data_dir, seed=config.seed, **options)
     if ds.x_val is None and config.val_fraction:
         ds = hold_out_validation(ds, config.val_fraction, derive_seed(config.seed, VALIDATION))
     if ds.multilabel:

@@ -24,7 +24,8 @@ class TrainConfig:
             validation split that selects ``best.pt`` (:mod:`mixdiag.data.validation`);
             0: none, and the run keeps only ``last.pt``. Only for datasets without a
             validation split of their own; chestmnist, chestxray14, ptbxl and ecg-tianchi
-            keep theirs.
+            keep theirs, and imagefolder and multilabel-csv take it as their loader's
+            ``val_fraction`` (they hold the split out of their mapped cache themselves).
         model: registry name, or ``"auto"`` (PreAct-ResNet-32, or its 1-D twin for signals).
         method: mixing method name (``erm``, ``mixup``, ``manifold``, ``flow``, ``flow-consistency``).
         method_options: method options (``alpha``, ``per_sample``, ``points``, ``weights``,

@@ -22,7 +22,9 @@ from ._common import ByteSize, Checkpoint, SampleSize, quiet_option
 @click.option("--limit", type=int, default=None, help="Use only the first N samples of the split.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Samples per forward pass.")
 @click.option("--max-memory", type=ByteSize(), default="2G", show_default=True, help="Bound on what the analysis holds at once (e.g. 2G, 512M).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the fit sample and of k-means.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the fit sample, of k-means and of the null.")
+@click.option("--null", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Draws of the structureless null (each feature permuted across rows): eta2_null, eta2_null_sd. A draw costs a fit.")
 @click.option("--kmeans-backend", type=click.Choice(BACKENDS), default=DEFAULT_BACKEND, show_default=True,
               help="Who runs the k-means iterations: FAISS, or pure torch on the model's device.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu or cuda[:N].")
@@ -57,10 +59,15 @@ def eta2_cmd(ckpt, out, force, device, quiet, **options):
 
 
 def block_table(table) -> str:
-    """η² per hidden state, one line each, named by module as in eta2.csv (``eta2_std`` only when it is a number)."""
-    spread = table["eta2_std"].notna().any() and (table["eta2_std"] > 0).any()
+    """η² per hidden state, one line each, named by module as in eta2.csv (``eta2_std`` only
+    when it is a number, the null's mean and s.d. only when it was drawn)."""
+    spread = table["eta2_std"].notna().any()
+    null = "eta2_null" in table.columns and table["eta2_null"].notna().any()
     width = max(len("module"), *(len(m) for m in table["module"]))
-    lines = [f"{'module':<{width}}  {'dim':>8}  {'η²':>6}" + ("  s.d." if spread else "")]
+    lines = [f"{'module':<{width}}  {'dim':>8}  {'η²':>6}" + ("  s.d." if spread else "") + ("  null (s.d.)" if null else "")]
     for row in table.itertuples():
-        lines.append(f"{row.module:<{width}}  {row.dim:>8}  {row.eta2:6.3f}" + (f"  {row.eta2_std:.4f}" if spread else ""))
+        line = f"{row.module:<{width}}  {row.dim:>8}  {row.eta2:6.3f}" + (f"  {row.eta2_std:.4f}" if spread else "")
+        if null:
+            line += f"  {row.eta2_null:.3f} ({row.eta2_null_sd:.3f})"
+        lines.append(line)
     return "\n".join(lines)

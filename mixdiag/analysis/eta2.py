@@ -58,7 +58,8 @@ from .kmeans import (
     check_backend,
     check_k,
     fit_bytes,
-    fit_kmeans,
+    fit_partition,
+    KMeansFit,
     nearest,
     one_thread,
     sample_order,
@@ -95,11 +96,23 @@ class BlockClusters:
         name: the hidden state.
         shift: ``(D,)`` float64 mean of the fit sample; features are shifted by it.
         centroids: ``(R, k, D)`` float64 centroids of the R restarts, in shifted coordinates.
+        candidate_ssi: per restart, the fit-sample SSIs of the partitions its fit compared
+            (:class:`~mixdiag.analysis.kmeans.KMeansFit`); empty when not recorded.
     """
 
     name: str
     shift: np.ndarray
     centroids: np.ndarray
+    candidate_ssi: tuple = ()
+
+    def fit_quality(self) -> dict:
+        """``fit_candidates`` (fewest distinct partitions a restart compared) and
+        ``fit_ssi_spread`` (the largest relative SSI excess of a compared partition over the
+        chosen one); NaN when not recorded."""
+        if not self.candidate_ssi:
+            return {"fit_candidates": np.nan, "fit_ssi_spread": np.nan}
+        fits = [KMeansFit(self.centroids[0], np.asarray(ssi)) for ssi in self.candidate_ssi]
+        return {"fit_candidates": min(len(f.candidate_ssi) for f in fits), "fit_ssi_spread": max(f.ssi_spread for f in fits)}
 
     @property
     def k(self) -> int:
@@ -126,7 +139,7 @@ def fit_blocks(
         samples: ``{name: (m, D) float32 fit sample}``; read, not modified.
         k: clusters per hidden state.
         seeds: one seed per restart.
-        niter, nredo, backend, device: passed to :func:`~mixdiag.analysis.kmeans.fit_kmeans`.
+        niter, nredo, backend, device: passed to :func:`~mixdiag.analysis.kmeans.fit_partition`.
         workers: fits run side by side in this many threads (CPU only). A fit is a chain of
             memory-bound, mostly single-threaded steps: two side by side on two cores took
             0.65 of the time of one after another with two threads each (16 hidden states of
@@ -141,11 +154,12 @@ def fit_blocks(
     shifts = {name: np.asarray(sample).mean(axis=0, dtype=np.float64) for name, sample in samples.items()}
     jobs = [(name, s) for name in samples for s in seeds]
 
-    def fit(job) -> np.ndarray:
+    def fit(job) -> KMeansFit:
         name, s = job
-        return fit_kmeans(samples[name], k, shift=shifts[name], seed=s, niter=niter, nredo=nredo, backend=backend, device=device, name=name)
+        options = dict(niter=niter, nredo=nredo, backend=backend, device=device, name=name)
+        return fit_partition(samples[name], k, shift=shifts[name], seed=s, **options)
 
-    def fit_in_worker(job) -> np.ndarray:
+    def fit_in_worker(job) -> KMeansFit:
         # The worker thread's own setting (OpenMP keeps it per thread); it ends with the pool.
         torch.set_num_threads(1)
         return fit(job)
@@ -161,7 +175,11 @@ def fit_blocks(
     finally:
         torch.set_num_threads(threads)
     per_name = iter(results)
-    return {name: BlockClusters(name, shifts[name], np.stack([next(per_name) for _ in seeds])) for name in samples}
+    out = {}
+    for name in samples:
+        fits = [next(per_name) for _ in seeds]
+        out[name] = BlockClusters(name, shifts[name], np.stack([f.centroids for f in fits]), tuple(f.candidate_ssi for f in fits))
+    return out
 
 
 def _buffer(rows: int, dim: int) -> np.ndarray:
@@ -230,7 +248,8 @@ def summarize(stats: Sequence[ClusterStats]) -> dict:
     """One hidden state's row: ``dim, n, k, eta2, eta2_std, ssi, sst`` over its restarts.
 
     ``eta2`` and ``ssi`` are means over restarts; ``eta2_std`` is their population standard
-    deviation (ddof=0: the spread of the R clusterings made, 0.0 for a single restart).
+    deviation (ddof=0: the spread of the R clusterings made). With one restart there is no
+    spread to measure and ``eta2_std`` is NaN: 0.0 would read as "no spread".
     """
     eta = np.array([s.eta2() for s in stats])
     first = stats[0]
@@ -239,40 +258,43 @@ def summarize(stats: Sequence[ClusterStats]) -> dict:
         "n": first.n,
         "k": first.k,
         "eta2": float(eta.mean()),
-        "eta2_std": float(eta.std(ddof=0)),
+        "eta2_std": float(eta.std(ddof=0)) if len(eta) > 1 else float("nan"),
         "ssi": float(np.mean([s.ssi() for s in stats])),
         "sst": first.sst(),
     }
 
 
-def _plan_bytes(dims: Sequence[int], m: int, k: int, restarts: int, batch_size: int) -> int:
+def _plan_bytes(dims: Sequence[int], m: int, k: int, restarts: int, batch_size: int, *, null: bool = False) -> int:
     """What a group of hidden states with these feature counts holds at its peak: fit samples
     of ``m`` rows, one captured batch, centroids and sums, plus the largest transient of one
-    hidden state (its float64 shifted batch, or its k-means fit)."""
+    hidden state (its float64 shifted batch, or its k-means fit, with the permuted copy of its
+    fit sample when the null is drawn)."""
     held = sum(d * (_CAPTURE_BYTES * (m + batch_size) + _CENTROID_BYTES * restarts * k) for d in dims)
-    return held + max(max(_SHIFTED_BYTES * batch_size * d, fit_bytes(m, d, k)) for d in dims)
+    return held + max(max(_SHIFTED_BYTES * batch_size * d, fit_bytes(m, d, k) + null * _CAPTURE_BYTES * m * d) for d in dims)
 
 
 def _fit_workers(dims: Sequence[int], m: int, k: int, restarts: int, batch_size: int, max_memory: int) -> int:
     """How many k-means fits of a group may run side by side: one per torch thread, as far as
-    ``max_memory`` holds the extra fits' working memory beyond what the plan counts."""
+    ``max_memory`` holds the extra fits' working memory beyond what the plan counts (the
+    null's draws run after them, one at a time)."""
     spare = max_memory - _plan_bytes(dims, m, k, restarts, batch_size)
     extra = spare // max(fit_bytes(m, d, k) for d in dims)
     return int(max(1, min(torch.get_num_threads(), len(dims) * restarts, 1 + extra)))
 
 
-def _plan(dims: dict[str, int], want: int, sample_size, k: int, restarts: int, batch_size: int, max_memory: int):
+def _plan(dims: dict[str, int], want: int, sample_size, k: int, restarts: int, batch_size: int, max_memory: int, *, null: bool = False):
     """Fit-sample rows per hidden state (``want`` unless the budget says less) and the groups
     of hidden states processed together; a hidden state cut by the budget is a group alone."""
+
     least = min(want, MIN_ROWS_PER_CENTROID * k)
     mib = 1024**2
     rows = {}
     for name, d in dims.items():
-        if _plan_bytes([d], want, k, restarts, batch_size) <= max_memory:
+        if _plan_bytes([d], want, k, restarts, batch_size, null=null) <= max_memory:
             rows[name] = want
             continue
         if sample_size == "all":
-            need = _plan_bytes([d], want, k, restarts, batch_size)
+            need = _plan_bytes([d], want, k, restarts, batch_size, null=null)
             raise MixdiagError(
                 f"sample_size='all' needs {need / mib:.0f} MiB for hidden state {name!r} ({want} x {d} float32) but max_memory is "
                 f"{max_memory / mib:.0f} MiB; pass sample_size={DEFAULT_SAMPLE_SIZE} or max_memory >= {need}"
@@ -281,9 +303,9 @@ def _plan(dims: dict[str, int], want: int, sample_size, k: int, restarts: int, b
         lo, hi = 0, want
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            lo, hi = (mid, hi) if _plan_bytes([d], mid, k, restarts, batch_size) <= max_memory else (lo, mid - 1)
+            lo, hi = (mid, hi) if _plan_bytes([d], mid, k, restarts, batch_size, null=null) <= max_memory else (lo, mid - 1)
         if lo < least:
-            need = _plan_bytes([d], least, k, restarts, batch_size)
+            need = _plan_bytes([d], least, k, restarts, batch_size, null=null)
             raise MixdiagError(
                 f"hidden state {name!r} has {d} features: even a fit sample of {least} rows and batches of {batch_size} need "
                 f"{need / mib:.0f} MiB, over max_memory={max_memory / mib:.0f} MiB; raise max_memory to {need}, lower batch_size "
@@ -301,12 +323,32 @@ def _plan(dims: dict[str, int], want: int, sample_size, k: int, restarts: int, b
         if (
             group
             and rows[name] == want == rows[group[0]]
-            and _plan_bytes([dims[g] for g in group] + [dims[name]], want, k, restarts, batch_size) <= max_memory
+            and _plan_bytes([dims[g] for g in group] + [dims[name]], want, k, restarts, batch_size, null=null) <= max_memory
         ):
             group.append(name)
         else:
             groups.append([name])
     return rows, groups
+
+
+def _null_draws(samples, clusters, k: int, draws: int, seed: int, everything: Sequence[str], fitting: dict, part: str) -> dict:
+    """``{name: η² of each null draw}`` for the group's fit samples. Each hidden state's draws
+    are seeded by the seed and its index among the model's hidden states, so they do not
+    depend on how hidden states were grouped."""
+    from .null import null_eta2  # null.py builds on this module's fit and counting
+
+    out = {}
+    with one_thread():
+        for name in iterate(list(samples), f"η² null draws{part}", len(samples), unit="hidden states"):
+            own = np.random.SeedSequence(seed, spawn_key=(2, everything.index(name)))
+            out[name] = null_eta2(samples[name], k, draws=draws, seed=own, shift=clusters[name].shift, name=name, **fitting)
+    return out
+
+
+def _null_columns(draws: Optional[np.ndarray]) -> dict:
+    if draws is None:
+        return {"eta2_null": float("nan"), "eta2_null_sd": float("nan")}
+    return {"eta2_null": float(draws.mean()), "eta2_null_sd": float(draws.std(ddof=1)) if len(draws) > 1 else float("nan")}
 
 
 def _probe_dims(model, x, transform, names, device, pooled) -> dict[str, int]:
@@ -334,6 +376,7 @@ def compute_eta2(
     nredo: int = DEFAULT_NREDO,
     backend: str = DEFAULT_BACKEND,
     shard: bool = True,
+    null: int = 0,
 ) -> pd.DataFrame | tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """η² of a k-means partition of every hidden state of ``model`` on inputs ``x``.
 
@@ -347,11 +390,12 @@ def compute_eta2(
             ``max_memory`` allows (never below ``min(sample_size, 256·k)`` rows: error);
             ``"all"`` is never cut: error when it does not fit.
         restarts: clusterings per hidden state with different seeds; ``eta2`` is their
-            mean, ``eta2_std`` their population standard deviation (0.0 for one restart).
-        seed: seeds the fit sample and the k-means initialisations.
+            mean, ``eta2_std`` their population standard deviation (NaN for one restart:
+            there is no spread to measure).
+        seed: seeds the fit sample, the k-means initialisations and the null.
         batch_size: samples per forward pass.
         device: where the model runs, and the assignment and counting; the k-means fit
-            uses it as :func:`~mixdiag.analysis.kmeans.fit_kmeans` says.
+            uses it as :func:`~mixdiag.analysis.kmeans.fit_partition` says.
         pooled: average over spatial positions instead of flattening.
         max_memory: bytes the analysis may hold at once: the float32 fit samples and one
             captured batch (4 bytes per row and feature), the centroids and sums (16 bytes
@@ -369,12 +413,18 @@ def compute_eta2(
             work with the other processes, which must make the same call (module
             docstring); False computes everything in this process, e.g. when only one
             rank calls.
+        null: draws of the structureless null (:mod:`~mixdiag.analysis.null`): the fit is
+            repeated on the fit sample with every feature permuted independently across
+            rows, and its η² counted the same way. Each draw costs one more k-means fit per
+            hidden state and holds one permuted copy of its fit sample. 0 draws none.
 
     Returns:
         A DataFrame with one row per hidden state in network order and columns
         ``block`` (index among the model's hidden states), ``module`` (block name or
         ``"output"``), ``dim``, ``n``, ``k``, ``eta2``, ``eta2_std``, ``ssi``, ``sst``
-        (``ssi`` is the mean over restarts). With ``return_assignments``, the tuple
+        (``ssi`` is the mean over restarts), ``fit_candidates`` and ``fit_ssi_spread``
+        (:meth:`BlockClusters.fit_quality`), ``eta2_null`` and ``eta2_null_sd`` (mean and
+        standard deviation over the null's draws; NaN without them). With ``return_assignments``, the tuple
         ``(DataFrame, {module: int32 (N,) cluster of every sample})``.
 
     >>> x, _ = ds.split("train")  # doctest: +SKIP
@@ -388,6 +438,8 @@ def compute_eta2(
         raise MixdiagError(f"sample_size must be 'all' or an integer >= k={k}, got {sample_size!r}")
     if max_memory <= 0:
         raise MixdiagError(f"max_memory must be a positive number of bytes, got {max_memory}")
+    if null < 0:
+        raise MixdiagError(f"null must be 0 (no null) or a number of draws, got {null}")
     check_backend(backend)
     device = resolve_device(device)
     world = analysis_world(shard)
@@ -398,11 +450,12 @@ def compute_eta2(
     with warnings.catch_warnings():
         if not world.is_main:  # every process plans the same cut: one warning is enough
             warnings.simplefilter("ignore")
-        rows, groups = _plan(dims, want, sample_size, k, restarts, batch_size, max_memory)
+        rows, groups = _plan(dims, want, sample_size, k, restarts, batch_size, max_memory, null=null > 0)
 
     # One random order for all hidden states; a hidden state cut by the budget takes a
     # prefix, so the others' rows do not depend on max_memory.
-    sample_seed, fit_seed = np.random.SeedSequence(seed).spawn(2)
+    # A third child seeds the null; the first two are what they were before there was one.
+    sample_seed, fit_seed, _ = np.random.SeedSequence(seed).spawn(3)
     order = sample_order(n, want, sample_seed)
     seeds = [int(s) & 0x7FFFFFFF for s in fit_seed.generate_state(restarts)]
 
@@ -422,16 +475,17 @@ def compute_eta2(
                 start += len(feats[group[0]])
         for name in group:
             sum_across(samples[name], world, device)
-        clusters = None
+        clusters, nulls = None, {}
         with together(world):
             # One process fits and sends its centroids: every process then assigns with the
             # same centroids to the bit, whatever its hardware or thread count.
             if world.is_main:
                 workers = _fit_workers([dims[name] for name in group], rows[group[0]], k, restarts, batch_size, max_memory)
-                clusters = fit_blocks(
-                    samples, k, seeds=seeds, niter=niter, nredo=nredo, backend=backend, device=device, workers=workers
-                )
-        clusters = from_main(clusters, world)
+                fitting = dict(niter=niter, nredo=nredo, backend=backend, device=device)
+                clusters = fit_blocks(samples, k, seeds=seeds, workers=workers, **fitting)
+                if null:
+                    nulls = _null_draws(samples, clusters, k, null, seed, everything, fitting, part)
+        clusters, nulls = from_main((clusters, nulls), world)
         fit_labels, rest_labels = ({}, {}) if labels is not None else (None, None)
         with together(world):
             # The fit rows are counted from memory rather than run through the model again.
@@ -449,7 +503,8 @@ def compute_eta2(
             for s in per_restart:
                 for array in (s.counts, s.sums, s.sqnorms):
                     sum_across(array, world, device)
-        summaries.update({name: summarize(s) for name, s in stats.items()})
+        for name, per_restart in stats.items():
+            summaries[name] = {**summarize(per_restart), **clusters[name].fit_quality(), **_null_columns(nulls.get(name))}
         if labels is not None:
             for name in group:
                 for where, parts in ((fit_rows[my_fit], fit_labels), (rest[my_rest], rest_labels)):

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from dataclasses import dataclass
 from typing import Iterator, Optional
 
 import numpy as np
@@ -65,6 +66,8 @@ __all__ = [
     "PROJECTION_DIM",
     "check_k",
     "sample_order",
+    "KMeansFit",
+    "fit_partition",
     "fit_kmeans",
     "fit_bytes",
     "nearest",
@@ -429,21 +432,45 @@ def _centroids(sample: torch.Tensor, shift: torch.Tensor, labels: torch.Tensor, 
     return centroids
 
 
-def _best_partition(sample: torch.Tensor, shift: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
+def _compare_partitions(sample: torch.Tensor, shift: torch.Tensor, labels: torch.Tensor, k: int) -> tuple[torch.Tensor, np.ndarray]:
     """Of the partitions ``labels (m, T)``, the one with the lowest SSI on the full-dimensional
-    sample; returns its centroids. One pass sums the rows of every cluster of every partition
-    (float32 within a chunk, float64 across chunks); SSI = Σ‖x‖² − Σ_c ‖S_c‖²/n_c, and Σ‖x‖²
-    is the same for all of them."""
+    sample: its centroids, and the SSI of every partition (float64 ``(T,)``). One pass sums the
+    rows of every cluster of every partition (float32 within a chunk, float64 across chunks);
+    SSI = Σ‖x‖² − Σ_c ‖S_c‖²/n_c."""
     t = labels.shape[1]
     sums = torch.zeros(t, k, sample.shape[1], dtype=torch.float64)
+    total = 0.0
     for start, chunk in _chunks(sample, shift):
         part = torch.zeros(t, k, chunk.shape[1], dtype=chunk.dtype)
         for j in range(t):
             part[j].index_add_(0, labels[start : start + len(chunk), j], chunk)
         sums += part
+        total += float((chunk * chunk).sum(dtype=torch.float64))
     between = [float(((sums[j] ** 2).sum(dim=1) / torch.bincount(labels[:, j], minlength=k).clamp(min=1)).sum()) for j in range(t)]
     best = int(np.argmax(between))
-    return _centroids(sample, shift, labels[:, best], sums[best])
+    return _centroids(sample, shift, labels[:, best], sums[best]), np.maximum(total - np.array(between), 0.0)
+
+
+@dataclass(frozen=True)
+class KMeansFit:
+    """A k-means fit and how well determined it is.
+
+    Attributes:
+        centroids: ``(k, D)`` float32 centroids in shifted coordinates.
+        candidate_ssi: float64 SSI on the full-dimensional fit sample of each distinct
+            partition compared (the best few that the restarts ended in), ascending: the
+            first is the chosen one's. Close values mean several different partitions fit
+            about equally well.
+    """
+
+    centroids: np.ndarray
+    candidate_ssi: np.ndarray
+
+    @property
+    def ssi_spread(self) -> float:
+        """Relative SSI excess of the worst compared partition over the chosen one (0 for one)."""
+        best = self.candidate_ssi[0]
+        return float((self.candidate_ssi[-1] - best) / best) if best > 0 else 0.0
 
 
 def fit_bytes(m: int, dim: int, k: int) -> int:
@@ -459,7 +486,7 @@ def fit_bytes(m: int, dim: int, k: int) -> int:
     return chunk + partitions + 20 * width * dim + 28 * width * m + 4 * PROJECTION_DIM * m
 
 
-def fit_kmeans(
+def fit_partition(
     sample,
     k: int,
     *,
@@ -491,10 +518,11 @@ def fit_kmeans(
         name: the hidden state, for error messages.
 
     Returns:
-        ``(k, D)`` float32 centroids in shifted coordinates (add ``shift`` for the features').
+        A :class:`KMeansFit`: ``(k, D)`` float32 centroids in shifted coordinates (add
+        ``shift`` for the features'), and the SSIs of the partitions compared.
 
     >>> x = np.concatenate([np.zeros((5, 2)), np.ones((5, 2))]).astype(np.float32)
-    >>> np.sort(fit_kmeans(x, 2, shift=np.zeros(2))[:, 0]).tolist()
+    >>> np.sort(fit_partition(x, 2, shift=np.zeros(2)).centroids[:, 0]).tolist()
     [0.0, 1.0]
     """
     check_backend(backend)
@@ -518,4 +546,10 @@ def fit_kmeans(
     # several per cent of the variance): the best few are compared on the full sample.
     best = sorted(candidates.values(), key=lambda c: c[0])[:_COMPARED]
     with one_thread():
-        return _best_partition(sample, shift, torch.from_numpy(np.stack([c[1] for c in best], axis=1)), k).numpy()
+        centroids, ssi = _compare_partitions(sample, shift, torch.from_numpy(np.stack([c[1] for c in best], axis=1)), k)
+    return KMeansFit(centroids.numpy(), np.sort(ssi))
+
+
+def fit_kmeans(sample, k: int, **options) -> np.ndarray:
+    """The centroids of :func:`fit_partition` (same arguments): ``(k, D)`` float32, shifted."""
+    return fit_partition(sample, k, **options).centroids

@@ -24,7 +24,10 @@ from ..training.checkpoint import LoadedRun, file_sha256, load
 from .eta2 import DEFAULT_SAMPLE_SIZE, compute_eta2
 from .kmeans import DEFAULT_BACKEND
 
-COLUMNS = ["run", "method", "block", "module", "dim", "n", "k", "eta2", "eta2_std", "ssi", "sst"]
+COLUMNS = [
+    "run", "method", "block", "module", "dim", "n", "k", "eta2", "eta2_std", "ssi", "sst",
+    "fit_candidates", "fit_ssi_spread", "eta2_null", "eta2_null_sd",
+]
 
 
 @dataclass
@@ -73,6 +76,7 @@ def eta2_result(
     device: str = "auto",
     save_assignments: bool = False,
     kmeans_backend: str = DEFAULT_BACKEND,
+    null: int = 0,
 ) -> Eta2Result:
     """Per-block η² of a checkpoint with its settings (see :func:`eta2` for the arguments)."""
     run = ckpt if isinstance(ckpt, LoadedRun) else load(ckpt, device=device)
@@ -85,7 +89,7 @@ def eta2_result(
     result = compute_eta2(
         run.model, x, run.dataset.normalize, k=k, sample_size=sample_size, restarts=restarts, seed=seed,
         batch_size=batch_size, device=device_used, pooled=pooled, max_memory=max_memory, return_assignments=save_assignments,
-        backend=kmeans_backend,
+        backend=kmeans_backend, null=null,
     )
     table, assignments = result if save_assignments else (result, {})
     table.insert(0, "method", run.method)
@@ -99,10 +103,24 @@ def eta2_result(
         "pooled": pooled,
         "seed": seed,
         "kmeans_backend": kmeans_backend,
+        "null": null,
+        "partition_quality": _partition_quality(table),
         "device": str(device_used),
         "processes": distributed.world().size,
     }
     return Eta2Result(table[COLUMNS], settings, assignments)
+
+
+def _partition_quality(table: pd.DataFrame) -> dict:
+    """Per hidden state, how well determined its partition is: the distinct partitions the
+    fit compared, the relative SSI spread among them, and the spread over restarts (null
+    where there is none: one restart)."""
+
+    def number(value):
+        return None if pd.isna(value) else float(value)
+
+    keys = ("fit_candidates", "fit_ssi_spread", "eta2_std")
+    return {row["module"]: {key: number(row[key]) for key in keys} for _, row in table.iterrows()}
 
 
 def eta2(ckpt: str | Path | LoadedRun, **options) -> pd.DataFrame:
@@ -122,6 +140,8 @@ def eta2(ckpt: str | Path | LoadedRun, **options) -> pd.DataFrame:
         seed: seed of the fit samples and of k-means.
         device: where the model runs: ``auto``, ``cpu``, ``cuda``.
         kmeans_backend: ``faiss`` or ``torch`` (see :mod:`mixdiag.analysis.kmeans`).
+        null: draws of the structureless null (``eta2_null``, ``eta2_null_sd``; see
+            :mod:`mixdiag.analysis.null`); 0, the default, draws none.
 
     Returns:
         DataFrame with one row per hidden state in network order.

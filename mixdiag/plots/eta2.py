@@ -112,7 +112,8 @@ def _require(df: pd.DataFrame, columns: list[str], what: str) -> None:
 
 
 def plot_eta2(df: pd.DataFrame, ax=None, title: Optional[str] = None, label: Optional[str] = None):
-    """η² of every hidden state of one run, in network order, with ±1 s.d. across restarts.
+    """η² of every hidden state of one run, in network order, with ±1 s.d. across restarts
+    and, when it was drawn, the structureless null's mean with a band of ±2 s.d.
 
     Args:
         df: rows of one run (columns ``module``, ``eta2``, ``eta2_std``; ``k`` for the title).
@@ -134,7 +135,12 @@ def plot_eta2(df: pd.DataFrame, ax=None, title: Optional[str] = None, label: Opt
     line = ax.plot(x, y, marker="o", ms=4, label=label)[0]
     if err.any():
         # Only a measured spread gets a band (and a legend entry saying what it is).
-        ax.fill_between(x, y - err, y + err, color=line.get_color(), alpha=0.2, linewidth=0, label=f"{label}: ±1 s.d. over k-means restarts")
+        band = f"{label}: ±1 s.d. over k-means restarts"
+        ax.fill_between(x, y - err, y + err, color=line.get_color(), alpha=0.2, linewidth=0, label=band)
+    if "eta2_null" in df.columns and df["eta2_null"].notna().any():
+        null, spread = df["eta2_null"].to_numpy(), df["eta2_null_sd"].fillna(0).to_numpy()
+        ax.plot(x, null, color="0.45", lw=1, ls="--", label="structureless null (mean)")
+        ax.fill_between(x, null - 2 * spread, null + 2 * spread, color="0.6", alpha=0.25, linewidth=0, label="null ±2 s.d.")
     _block_ticks(ax, list(df["module"]))
     ax.set_xlabel(BLOCK_AXIS)
     ax.set_ylabel("η² = 1 − SSI/SST (unitless)")

@@ -27,6 +27,7 @@ CASES = [
     (f"eta2 --ckpt {{run}} --batch-size 0 {E}", 2, "0 is not in the range x>=1"),
     (f"eta2 --ckpt {{run}} --batch-size -3 {E}", 2, "-3 is not in the range x>=1"),
     (f"eta2 --ckpt {{run}} --seed -1 {E}", 2, "-1 is not in the range x>=0"),
+    (f"eta2 --ckpt {{run}} --null -1 {E}", 2, "-1 is not in the range x>=0"),
     (f"eta2 --ckpt {{run}} --k 0 {E}", 1, "needs at least 2 clusters"),
     (f"eta2 --ckpt {{run}} --restarts 0 {E}", 1, "restarts must be at least 1"),
     (f"eta2 --ckpt {{run}} --limit 0 {E}", 1, "--limit must be at least 2"),

@@ -66,3 +66,16 @@ def test_trajectories_draw_every_hidden_state_and_the_mean():
     first = df.query("run == 'erm-s0' and module == 'layer2.0'").sort_values("epoch")
     assert any(np.allclose(line.get_ydata(), first["eta2"]) for line in thin)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["erm", "mixup"]
+
+
+def test_eta2_figure_draws_the_null_only_when_it_was_drawn():
+    df = pd.DataFrame(dict(run="r", method="erm", module=MODULES, k=8, n=500, eta2=[0.5, 0.4, 0.3, 0.9], eta2_std=np.nan,
+                           eta2_null=np.nan, eta2_null_sd=np.nan))
+    labels = [t.get_text() for t in plot_eta2(df).axes[0].get_legend().get_texts()]
+    assert not any("null" in label for label in labels) and not any("restarts" in label for label in labels)
+    with_null = df.assign(eta2_null=[0.1, 0.1, 0.08, 0.6], eta2_null_sd=0.01)
+    ax = plot_eta2(with_null).axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "structureless null (mean)" in labels and "null ±2 s.d." in labels
+    dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"][0]
+    np.testing.assert_allclose(dashed.get_ydata(), with_null["eta2_null"])

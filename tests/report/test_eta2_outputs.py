@@ -56,7 +56,8 @@ def test_assignments_reproduce_the_reported_eta2(tiny_runs):
 def test_eta2_cli_writes_all_outputs_once(tiny_runs, tmp_path):
     ckpt = tiny_runs["erm"] / "checkpoints" / "last.pt"
     out = tmp_path / "e"
-    r = subprocess.run([MIXDIAG, "eta2", "--ckpt", str(ckpt), "--out", str(out), "--limit", "200", "--restarts", "2", "--save-assignments", "--device", "cpu"],
+    r = subprocess.run([MIXDIAG, "eta2", "--ckpt", str(ckpt), "--out", str(out), "--limit", "200", "--restarts", "2", "--save-assignments", "--device", "cpu",
+                        "--null", "2"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in out.iterdir()) == ["assignments.npz", "eta2.csv", "eta2.json", "eta2.png"]
@@ -64,6 +65,11 @@ def test_eta2_cli_writes_all_outputs_once(tiny_runs, tmp_path):
     assert settings["checkpoint_sha256"] == hashlib.sha256(ckpt.read_bytes()).hexdigest()
     df = pd.read_csv(out / "eta2.csv")
     assert (df["eta2_std"] >= 0).all() and len(df) == len(np.load(out / "assignments.npz").files)
+    # The null and the partition's quality are recorded with every hidden state.
+    assert settings["null"] == 2 and df["eta2_null"].between(0, 1).all() and (df["eta2_null_sd"] >= 0).all()
+    assert set(settings["partition_quality"]) == set(df["module"])
+    assert all(q["fit_candidates"] >= 1 and q["fit_ssi_spread"] >= 0 for q in settings["partition_quality"].values())
+    assert "null (s.d.)" in r.stdout
     before = (out / "eta2.csv").read_text()
     again = subprocess.run([MIXDIAG, "eta2", "--ckpt", str(ckpt), "--out", str(out)], capture_output=True, text=True)
     assert again.returncode == 1 and "--force" in again.stderr and "Traceback" not in again.stderr

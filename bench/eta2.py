@@ -16,7 +16,8 @@ The model is trained briefly first (SGD, one epoch over ``--train-samples`` seed
 training images), which gives clustered block features like a real checkpoint's; ``--init``
 measures freshly initialised weights instead.
 
-Goals (issue 3): η² ≤ 2.5 × forward at every N; peak RSS ≤ 2 GB (10⁹ bytes) at N = 60,000.
+Goals (issue 12): η² ≤ 1.2 × forward at N = 20,000 and 60,000; peak RSS ≤ 2 GB (10⁹ bytes) at N = 60,000
+(issue 3 asked for ≤ 2.5×).
 The by-hand approach (hooks keeping every block output, scikit-learn KMeans per block)
 measured 6.3x at N = 5,000 with 4.9 GB, 8.1x at N = 20,000 with 19 GB, and cannot run at
 N = 60,000.
@@ -46,7 +47,7 @@ from mixdiag.analysis import compute_eta2
 from mixdiag.models import create_model
 from mixdiag.training.build import build_model
 
-RATIO_GOAL = 2.5
+RATIO_GOAL = 1.2
 RSS_GOAL_GB = 2.0
 MODEL = "preact-resnet32"
 SHAPE = dict(in_channels=1, num_classes=10, input_size=(28, 28))

@@ -63,6 +63,7 @@ from .kmeans import (
     nearest,
     one_thread,
     sample_order,
+    ssi_spread,
 )
 from .stats import ClusterStats
 
@@ -111,8 +112,10 @@ class BlockClusters:
         chosen one); NaN when not recorded."""
         if not self.candidate_ssi:
             return {"fit_candidates": np.nan, "fit_ssi_spread": np.nan}
-        fits = [KMeansFit(self.centroids[0], np.asarray(ssi)) for ssi in self.candidate_ssi]
-        return {"fit_candidates": min(len(f.candidate_ssi) for f in fits), "fit_ssi_spread": max(f.ssi_spread for f in fits)}
+        return {
+            "fit_candidates": min(len(ssi) for ssi in self.candidate_ssi),
+            "fit_ssi_spread": max(ssi_spread(ssi) for ssi in self.candidate_ssi),
+        }
 
     @property
     def k(self) -> int:

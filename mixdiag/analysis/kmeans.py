@@ -67,6 +67,7 @@ __all__ = [
     "check_k",
     "sample_order",
     "KMeansFit",
+    "ssi_spread",
     "fit_partition",
     "fit_kmeans",
     "fit_bytes",
@@ -461,16 +462,24 @@ class KMeansFit:
             partition compared (the best few that the restarts ended in), ascending: the
             first is the chosen one's. Close values mean several different partitions fit
             about equally well.
+        candidate_labels: int64 ``(m, T)``: the cluster of every fit row in each compared
+            partition, in the order of ``candidate_ssi``.
     """
 
     centroids: np.ndarray
     candidate_ssi: np.ndarray
+    candidate_labels: np.ndarray
 
     @property
     def ssi_spread(self) -> float:
         """Relative SSI excess of the worst compared partition over the chosen one (0 for one)."""
-        best = self.candidate_ssi[0]
-        return float((self.candidate_ssi[-1] - best) / best) if best > 0 else 0.0
+        return ssi_spread(self.candidate_ssi)
+
+
+def ssi_spread(candidate_ssi: np.ndarray) -> float:
+    """``(max − min) / min`` of the compared partitions' SSIs (0 for one, or a zero SSI)."""
+    best = float(np.min(candidate_ssi))
+    return float((np.max(candidate_ssi) - best) / best) if best > 0 else 0.0
 
 
 def fit_bytes(m: int, dim: int, k: int) -> int:
@@ -545,9 +554,11 @@ def fit_partition(
     # The projected objective ranks partitions only roughly (the discarded directions carry
     # several per cent of the variance): the best few are compared on the full sample.
     best = sorted(candidates.values(), key=lambda c: c[0])[:_COMPARED]
+    labels = np.stack([c[1] for c in best], axis=1)
     with one_thread():
-        centroids, ssi = _compare_partitions(sample, shift, torch.from_numpy(np.stack([c[1] for c in best], axis=1)), k)
-    return KMeansFit(centroids.numpy(), np.sort(ssi))
+        centroids, ssi = _compare_partitions(sample, shift, torch.from_numpy(labels), k)
+    ranked = np.argsort(ssi, kind="stable")
+    return KMeansFit(centroids.numpy(), ssi[ranked], labels[:, ranked])
 
 
 def fit_kmeans(sample, k: int, **options) -> np.ndarray:

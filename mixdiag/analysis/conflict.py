@@ -61,7 +61,7 @@ from ..errors import MixdiagError
 from ..training.checkpoint import LoadedRun, load
 from ._defaults import DEFAULT_MIN_GROUP, DEFAULT_NULL
 from ._shard import analysis_world, from_main, share, sum_across, together
-from .capture import OUTPUT, FeatureCapture, hidden_states
+from .capture import FeatureCapture, taps_for
 from .eta2 import _numpy
 from .report import run_settings, write_analysis
 from .stats import ClusterStats
@@ -179,23 +179,6 @@ def clean_train_labels(ds) -> np.ndarray:
     return y.astype(np.int64)
 
 
-class _Rows:
-    """The rows ``index`` of ``x``, gathered one slice at a time.
-
-    :class:`FeatureCapture` slices its input per batch; handing it this view runs the model
-    on the selected samples only without copying all of them at once.
-    """
-
-    def __init__(self, x: torch.Tensor, index: np.ndarray):
-        self.x, self.index = x, torch.from_numpy(index)
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def __getitem__(self, rows: slice) -> torch.Tensor:
-        return self.x[self.index[rows]]
-
-
 def null_labels(b_only: np.ndarray, permutations: int, seed: int, pair: int) -> np.ndarray:
     """The "b only" indicators of one pair's samples (in row order), shuffled ``permutations`` times.
 
@@ -235,7 +218,7 @@ def _null_columns(stats: ClusterStats, eta2: float, shuffled: np.ndarray) -> dic
 
 def compute_conflict(
     model: nn.Module,
-    x: torch.Tensor,
+    x,
     y: np.ndarray,
     pairs: Sequence[LabelPair],
     transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
@@ -246,12 +229,14 @@ def compute_conflict(
     null: int = DEFAULT_NULL,
     seed: int = 0,
     shard: bool = True,
+    taps=None,
 ) -> pd.DataFrame:
     """Label η² of every pair at every hidden state, and the decoupling AUC of every pair, in one pass.
 
     Args:
-        model: a module with ``block_names``; ``model(x)`` returns one logit per label.
-        x: stored inputs of the analysed split ``(N, ...)``.
+        model: a MixableNet or any module; ``model(x)`` returns one logit per label.
+        x: inputs of the analysed split ``(N, ...)``: a tensor, numpy array, Dataset or
+            DataLoader (:mod:`~mixdiag.analysis.sources`).
         y: ``(N, L)`` clean 0/1 labels of ``x``.
         pairs: the label pairs, e.g. from :func:`select_pairs`; each group non-empty.
         transform: stored batch → model input, e.g. ``Dataset.normalize``.
@@ -262,6 +247,8 @@ def compute_conflict(
         seed: seed of the shuffles (see :func:`null_labels`).
         shard: in a joined process group of several processes, share the pass with the
             other processes, which must make the same call; False computes it all here.
+        taps: the model's :class:`~mixdiag.models.taps.Taps`; default
+            :func:`~mixdiag.analysis.capture.taps_for`.
 
     Returns:
         One row per pair and hidden state, pairs in the given order and hidden states in
@@ -273,7 +260,8 @@ def compute_conflict(
     if not pairs:
         raise MixdiagError("no label pair to analyse; pass at least one pair")
     y = np.asarray(y) > 0.5
-    names = hidden_states(model)
+    taps = taps if taps is not None else taps_for(model, x, transform)
+    names, output = taps.names, taps.output
     groups = [_groups(y, p.a, p.b) for p in pairs]
     for p, (only_a, only_b) in zip(pairs, groups):
         if not only_a.any() or not only_b.any():
@@ -289,7 +277,7 @@ def compute_conflict(
     device, world = resolve_device(device), analysis_world(shard)
     mine = share(len(rows), batch_size, world)
     scores: list[list[np.ndarray]] = [[] for _ in pairs]
-    with FeatureCapture(model, _Rows(x, rows[mine]), transform, batch_size=batch_size, device=device, pooled=pooled) as capture:
+    with FeatureCapture(model, x, transform, batch_size=batch_size, device=device, pooled=pooled, indices=rows[mine], taps=taps) as capture:
         batches = iter(capture)
         with together(world):
             first = next(batches, None)
@@ -304,7 +292,7 @@ def compute_conflict(
             passing = itertools.chain([first] if first is not None else [], batches)
             for feats in iterate(passing, "conflict pass", mine.stop - mine.start, size=rows_of):
                 feats = {name: _numpy(f) for name, f in feats.items()}
-                stop = start + len(feats[OUTPUT])
+                stop = start + len(feats[output])
                 for i, p in enumerate(pairs):
                     take = member[i, start:stop]
                     if not take.any():
@@ -316,7 +304,7 @@ def compute_conflict(
                         stats[i, name].add(shifted, group)
                         if (i, name) in shuffled:
                             shuffled[i, name] += (relabel @ shifted).numpy()
-                    prob = expit(feats[OUTPUT][take][:, [p.a, p.b]].astype(np.float64))
+                    prob = expit(feats[output][take][:, [p.a, p.b]].astype(np.float64))
                     scores[i].append(prob[:, 0] - prob[:, 1])
                 start = stop
     for s in stats.values():

@@ -50,7 +50,7 @@ from .._progress import iterate, rows_of
 from ..errors import MixdiagError
 from ._defaults import DEFAULT_SAMPLE_SIZE
 from ._shard import analysis_world, from_main, share, sum_across, together
-from .capture import FeatureCapture, hidden_states
+from .capture import FeatureCapture, taps_for
 from .kmeans import (
     DEFAULT_BACKEND,
     DEFAULT_NITER,
@@ -63,6 +63,7 @@ from .kmeans import (
     one_thread,
     sample_order,
 )
+from .sources import as_source
 from .stats import ClusterStats
 
 __all__ = [
@@ -309,15 +310,16 @@ def _plan(dims: dict[str, int], want: int, sample_size, k: int, restarts: int, b
     return rows, groups
 
 
-def _probe_dims(model, x, transform, names, device, pooled) -> dict[str, int]:
-    with FeatureCapture(model, x[:1], transform, names=names, batch_size=1, device=device, pooled=pooled) as batches:
+def _probe_dims(model, x, transform, names, device, pooled, taps) -> dict[str, int]:
+    first = np.zeros(1, dtype=np.int64)
+    with FeatureCapture(model, x, transform, names=names, batch_size=1, device=device, pooled=pooled, indices=first, taps=taps) as batches:
         feats = next(iter(batches))
     return {name: int(feats[name].shape[1]) for name in names}
 
 
 def compute_eta2(
     model: nn.Module,
-    x: torch.Tensor,
+    x,
     transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
     *,
     k: int = 10,
@@ -334,12 +336,14 @@ def compute_eta2(
     nredo: int = DEFAULT_NREDO,
     backend: str = DEFAULT_BACKEND,
     shard: bool = True,
+    taps=None,
 ) -> pd.DataFrame | tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """η² of a k-means partition of every hidden state of ``model`` on inputs ``x``.
 
     Args:
-        model: a module with ``block_names``; ``model(x)`` returns logits.
-        x: stored inputs ``(N, ...)``, e.g. ``ds.split("train")[0]``.
+        model: a MixableNet or any module; ``model(x)`` returns logits.
+        x: inputs ``(N, ...)``, e.g. ``ds.split("train")[0]``: a tensor, numpy array,
+            Dataset or DataLoader, read batch by batch (:mod:`~mixdiag.analysis.sources`).
         transform: stored batch → model input on ``device``, e.g. ``ds.normalize``.
         k: clusters per hidden state, ``2 <= k <= N``.
         sample_size: rows per hidden state the k-means fit uses (the same rows for every
@@ -369,6 +373,8 @@ def compute_eta2(
             work with the other processes, which must make the same call (module
             docstring); False computes everything in this process, e.g. when only one
             rank calls.
+        taps: the model's :class:`~mixdiag.models.taps.Taps` (blocks named or found);
+            default :func:`~mixdiag.analysis.capture.taps_for`.
 
     Returns:
         A DataFrame with one row per hidden state in network order and columns
@@ -380,6 +386,7 @@ def compute_eta2(
     >>> x, _ = ds.split("train")  # doctest: +SKIP
     >>> compute_eta2(model, x, ds.normalize, k=10)[["module", "eta2"]]  # doctest: +SKIP
     """
+    x = as_source(x)
     n = len(x)
     check_k(k, n)
     if restarts < 1:
@@ -391,9 +398,9 @@ def compute_eta2(
     check_backend(backend)
     device = resolve_device(device)
     world = analysis_world(shard)
-    everything = hidden_states(model)
-    selected = hidden_states(model, names)
-    dims = _probe_dims(model, x, transform, selected, device, pooled)
+    taps = taps if taps is not None else taps_for(model, x, transform)
+    everything, selected = taps.names, taps.select(names)
+    dims = _probe_dims(model, x, transform, selected, device, pooled, taps)
     want = n if sample_size == "all" else min(sample_size, n)
     with warnings.catch_warnings():
         if not world.is_main:  # every process plans the same cut: one warning is enough
@@ -409,7 +416,7 @@ def compute_eta2(
     summaries, labels = {}, {name: np.zeros(n, dtype=np.int32) for name in selected} if return_assignments else None
     for number, group in enumerate(groups, 1):
         part = f" (group {number} of {len(groups)})" if len(groups) > 1 else ""
-        capture = dict(names=group, batch_size=batch_size, device=device, pooled=pooled)
+        capture = dict(names=group, batch_size=batch_size, device=device, pooled=pooled, taps=taps)
         fit_rows = np.sort(order[: rows[group[0]]])
         rest = np.setdiff1d(np.arange(n), fit_rows, assume_unique=True)
         my_fit, my_rest = share(len(fit_rows), batch_size, world), share(len(rest), batch_size, world)

@@ -41,6 +41,7 @@ _WHERE = {
     "list_models": ".models",
     "load": ".training",
     "load_dataset": ".data",
+    "load_model": ".analysis.subject",
     "plots": None,
     "quiet": "._progress",
     "read_track": ".analysis.track",

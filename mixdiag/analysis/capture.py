@@ -31,21 +31,25 @@ from .sources import as_source, first_input
 __all__ = ["OUTPUT", "FeatureCapture", "hidden_states", "taps_for"]
 
 
-def taps_for(model: nn.Module, data=None, transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> Taps:
-    """The taps of ``model``: its declaration, else the blocks a probe pass on the first sample of ``data`` finds.
+def taps_for(model: nn.Module, data=None, transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+             blocks: Optional[Sequence[str]] = None) -> Taps:
+    """The taps of ``model``: the ``blocks`` named, else its declaration, else the blocks a probe pass finds.
 
     Args:
         model: a MixableNet or any module.
-        data: inputs (any :func:`~mixdiag.analysis.sources.as_source` input); without them
-            the probe input is what the model declares (see :func:`~mixdiag.models.find_blocks.default_example`).
-        transform: stored batch → model input, applied to the probe sample.
+        data: inputs (anything :func:`~mixdiag.analysis.sources.as_source` reads); the probe
+            pass runs on their first sample. Without them the probe input is what the model
+            declares (see :func:`~mixdiag.models.find_blocks.default_example`).
+        transform: batch → model input, applied to the probe sample.
+        blocks: names or shell-style patterns (see :mod:`~mixdiag.models.taps`).
     """
-    if getattr(model, "block_names", None) is not None or data is None:
-        return describe(model)
+    declared = getattr(model, "block_names", None) is not None
+    if data is None or (declared and blocks is None):
+        return describe(model, blocks)
     example = first_input(as_source(data))
     first = next(itertools.chain(model.parameters(), model.buffers()), None)
     example = example.to(first.device) if first is not None else example
-    return describe(model, example=transform(example) if transform is not None else example)
+    return describe(model, blocks, example=transform(example) if transform is not None else example)
 
 
 def hidden_states(model: nn.Module, names: Optional[Sequence[str]] = None, taps: Optional[Taps] = None) -> tuple[str, ...]:

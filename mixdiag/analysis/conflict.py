@@ -58,13 +58,13 @@ from .. import distributed
 from .._device import resolve_device
 from .._progress import iterate, rows_of
 from ..errors import MixdiagError
-from ..training.checkpoint import LoadedRun, load
 from ._defaults import DEFAULT_MIN_GROUP, DEFAULT_NULL
 from ._shard import analysis_world, from_main, share, sum_across, together
 from .capture import FeatureCapture, taps_for
 from .eta2 import _numpy
-from .report import run_settings, write_analysis
+from .report import write_analysis
 from .stats import ClusterStats
+from .subject import subject_of
 
 __all__ = ["COLUMNS", "ConflictResult", "LabelPair", "clean_train_labels", "compute_conflict", "conflict",
            "conflict_result", "given_pairs", "null_labels", "phi_matrix", "select_pairs", "write_conflict"]
@@ -362,8 +362,27 @@ class ConflictResult:
         self.table.attrs.update(self.settings)
 
 
+def _labels(subject, split: str, labels_given: bool) -> tuple[np.ndarray, np.ndarray, list]:
+    """The 0/1 labels pairs are selected on, those of the analysed rows, and the label names."""
+    if labels_given:
+        y = (np.asarray(subject.y) > 0.5).astype(np.int64)
+        if y.ndim != 2:
+            raise MixdiagError(f"labels must be (N, L) 0/1 multi-label rows, got shape {y.shape}; conflict needs several labels per sample")
+        return y, y, [str(i) for i in range(y.shape[1])]
+    ds = subject.dataset
+    if not ds.multilabel:
+        raise MixdiagError(
+            f"conflict analysis needs multi-label data, but {subject.run} was trained on single-label {ds.name}; pass a multi-label checkpoint"
+        )
+    y_select = clean_train_labels(ds)
+    y_split = y_select if split == "train" else (subject.y.numpy() > 0.5).astype(np.int64)
+    return y_select, y_split, list(ds.class_names)
+
+
 def conflict_result(
-    ckpt: str | Path | LoadedRun,
+    ckpt,
+    data=None,
+    labels=None,
     *,
     pairs: int | Sequence[Sequence[str | int]] = 5,
     split: str = "train",
@@ -373,44 +392,48 @@ def conflict_result(
     seed: int = 0,
     batch_size: int = 128,
     device: str = "auto",
+    blocks: Optional[Sequence[str]] = None,
+    transform: Optional[Callable] = None,
+    name: Optional[str] = None,
+    label_names: Optional[Sequence[str]] = None,
 ) -> ConflictResult:
-    """The correlation-conflict table of a checkpoint with its settings (see :func:`conflict`)."""
-    run = ckpt if isinstance(ckpt, LoadedRun) else load(ckpt, device=device)
-    ds = run.dataset
-    if not ds.multilabel:
-        raise MixdiagError(
-            f"conflict analysis needs multi-label data, but {run.name} was trained on single-label {ds.name}; pass a multi-label checkpoint"
-        )
+    """The correlation-conflict table of a checkpoint, a network trained elsewhere or a module, with its settings (see :func:`conflict`)."""
+    subject = subject_of(ckpt, data, labels=labels, split=split, name=name, transform=transform, device=device)
+    if data is not None and labels is None:
+        raise MixdiagError("conflict analysis of a module needs the labels of its data: pass labels= as (N, L) 0/1 rows")
     if min_group < 1:
         raise MixdiagError(f"min_group must be at least 1, got {min_group}")
     if batch_size < 1:
         raise MixdiagError(f"batch_size must be at least 1, got {batch_size}")
     if null < 0:
         raise MixdiagError(f"null must be 0 (no permutation null) or a number of shuffles, got {null}")
-    x, y_split = ds.split(split)
-    y_select = clean_train_labels(ds)
-    y_split = y_select if split == "train" else (y_split.numpy() > 0.5).astype(np.int64)
+    y_select, y_split, names = _labels(subject, split, data is not None)
+    if label_names is not None:
+        if len(label_names) != len(names):
+            raise MixdiagError(f"label_names has {len(label_names)} names for {len(names)} labels; give one name per label")
+        names = [str(n) for n in label_names]
     if isinstance(pairs, (int, np.integer)):
         chosen = select_pairs(y_select, y_split, int(pairs), min_group)
         if not chosen:
             raise MixdiagError(
-                f"no label pair of {run.name} has at least {min_group} 'a only' and {min_group} 'b only' samples in the {split} split; "
+                f"no label pair of {subject.run} has at least {min_group} 'a only' and {min_group} 'b only' samples in the {split} split; "
                 "lower min_group or analyse a bigger split"
             )
     else:
-        chosen = given_pairs(pairs, ds.class_names, y_select, y_split, min_group)
-    device_used = next(run.model.parameters()).device
-    table = compute_conflict(run.model, x, y_split, chosen, ds.normalize, batch_size=batch_size, device=device_used, pooled=pooled,
-                             null=null, seed=seed)
-    names = list(ds.class_names)
+        chosen = given_pairs(pairs, names, y_select, y_split, min_group)
+    x = subject.x
+    taps = taps_for(subject.model, x, subject.transform, blocks)
+    table = compute_conflict(subject.model, x, y_split, chosen, subject.transform, batch_size=batch_size, device=subject.device,
+                             pooled=pooled, null=null, seed=seed, taps=taps)
     table.insert(1, "label_a", [names[a] for a in table.pop("a")])
     table.insert(2, "label_b", [names[b] for b in table.pop("b")])
-    table.insert(0, "method", run.method)
-    table.insert(0, "run", run.name)
+    table.insert(0, "method", subject.method)
+    table.insert(0, "run", subject.run)
+    ds = subject.dataset
     settings = {
-        **run_settings(run, split, len(x)),
-        "labels": "clean",
-        "corrupted_train_labels": int(ds.corrupted.sum()) if ds.corrupted is not None else 0,
+        **subject.settings,
+        "labels": "given" if data is not None else "clean",
+        "corrupted_train_labels": int(ds.corrupted.sum()) if ds is not None and ds.corrupted is not None else 0,
         "pairs_requested": int(pairs) if isinstance(pairs, (int, np.integer)) else [list(p) for p in pairs],
         "pairs": [{"label_a": names[p.a], "label_b": names[p.b], "phi": p.phi, "n_a_only": p.n_a_only, "n_b_only": p.n_b_only}
                   for p in chosen],
@@ -419,17 +442,25 @@ def conflict_result(
         "null": null,
         "seed": seed,
         "batch_size": batch_size,
-        "device": str(device_used),
+        "device": str(subject.device),
         "processes": distributed.world().size,
     }
+    if taps.source != "declared":
+        settings["blocks_from"] = taps.source
     return ConflictResult(table[COLUMNS], settings)
 
 
-def conflict(ckpt: str | Path | LoadedRun, **options) -> pd.DataFrame:
-    """Correlation conflict of a multi-label checkpoint: label η² per pair and hidden state, and decoupling AUC.
+def conflict(ckpt, data=None, labels=None, **options) -> pd.DataFrame:
+    """Correlation conflict of a multi-label model: label η² per pair and hidden state, and decoupling AUC.
 
     Args:
-        ckpt: a checkpoint path, or a run from :func:`mixdiag.load`.
+        ckpt: a checkpoint path or a run from :func:`mixdiag.load`; a network trained
+            elsewhere from :func:`mixdiag.load_model`; or any ``nn.Module`` with ``data``
+            and ``labels``.
+        data: the inputs of a module (tensor, numpy array, Dataset or DataLoader), as the
+            model takes them (or pass ``transform``).
+        labels: ``(N, L)`` 0/1 labels of ``data``; pairs are picked and grouped on them
+            (a module has no record of label corruption: give clean labels).
         pairs: how many label pairs (m), picked by phi on the clean training labels; or an
             explicit list of ``(label_a, label_b)`` pairs by name or index.
         split: the data split measured: ``train`` (default), ``test`` or ``val``.
@@ -440,6 +471,9 @@ def conflict(ckpt: str | Path | LoadedRun, **options) -> pd.DataFrame:
         seed: seed of those shuffles.
         batch_size: samples per forward pass.
         device: where the model runs: ``auto``, ``cpu``, ``cuda``.
+        blocks: names or shell-style patterns of the blocks to measure (see :func:`mixdiag.eta2`).
+        transform, name: a module's input transform and its name in the table.
+        label_names: a module's label names (default ``"0"``, ``"1"``, ...).
 
     Returns:
         DataFrame with one row per pair and hidden state: ``run, method, pair, label_a,
@@ -450,7 +484,7 @@ def conflict(ckpt: str | Path | LoadedRun, **options) -> pd.DataFrame:
     >>> df = conflict("runs/ml-mixup/checkpoints/last.pt", pairs=3)  # doctest: +SKIP
     >>> df[df.module == "output"][["label_a", "label_b", "phi", "eta2", "decoupling_auc"]]  # doctest: +SKIP
     """
-    return conflict_result(ckpt, **options).table
+    return conflict_result(ckpt, data, labels, **options).table
 
 
 def write_conflict(result: ConflictResult, out: str | Path, force: bool = False) -> list[Path]:

@@ -32,7 +32,7 @@ def _pair(text: str) -> tuple[str, str]:
 @click.option("--null", type=click.IntRange(min=0), default=DEFAULT_NULL, show_default=True,
               help="Shuffles of the 'a only'/'b only' labels for the permutation null of the label η²; 0 turns it off.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of those shuffles.")
-@click.option("--pooled", is_flag=True, help="Average each block output over spatial positions instead of flattening it.")
+@click.option("--pooled", is_flag=True, help="Average each block output over spatial positions (or tokens) instead of flattening it.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True,
               help="Samples per forward pass; every hidden state of one batch is held at once.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu or cuda[:N].")

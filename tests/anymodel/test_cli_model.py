@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from cli_support import error_line, invoke, run_cli
-from extras import require
+from extras import require, seeded
 from mixdiag.models.external import build_model
 
 SMALL = ["--k", "4", "--sample-size", "200", "--limit", "300", "--device", "cpu"]
@@ -19,9 +19,9 @@ def weights(tmp_path_factory):
     """A ResNet-18 state dict for the 1-channel, 10-class digits (a new first convolution), and one for 3 channels."""
     require("torchvision")
     root = tmp_path_factory.mktemp("weights")
-    torch.manual_seed(0)
-    torch.save(build_model("torchvision:resnet18", num_classes=10, in_channels=1).state_dict(), root / "digits.pt")
-    torch.save(build_model("torchvision:resnet18", num_classes=10, in_channels=3).state_dict(), root / "rgb.pt")
+    for name, channels in (("digits", 1), ("rgb", 3)):
+        model = seeded(lambda: build_model("torchvision:resnet18", num_classes=10, in_channels=channels), 0)
+        torch.save(model.state_dict(), root / f"{name}.pt")
     return root
 
 

@@ -7,7 +7,7 @@ from sklearn.metrics import calinski_harabasz_score
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 import mixdiag
-from extras import require
+from extras import require, seeded
 from mixdiag.analysis.eta2 import compute_eta2
 from mixdiag.errors import MixdiagError
 
@@ -17,8 +17,7 @@ OPTIONS = dict(k=4, sample_size=60, seed=3)
 
 @pytest.fixture(scope="module")
 def resnet():
-    torch.manual_seed(0)
-    return tv.resnet18(weights=None, num_classes=5).eval()
+    return seeded(lambda: tv.resnet18(weights=None, num_classes=5), 0).eval()
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +111,7 @@ def test_bad_inputs_are_refused_clearly(resnet, images):
 
 
 def test_compare_takes_modules_on_data(resnet, images):
-    torch.manual_seed(5)
-    other = tv.resnet18(weights=None, num_classes=5).eval()
+    other = seeded(lambda: tv.resnet18(weights=None, num_classes=5), 5).eval()
     result = mixdiag.compare({"erm": resnet, "mixup": other}, data=images, blocks=["layer4.*"], **OPTIONS)
     assert list(result.delta["run"].unique()) == ["mixup"]
     assert list(result.delta["module"]) == ["layer4.0", "layer4.1", "output"]

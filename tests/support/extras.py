@@ -20,3 +20,16 @@ def require(module: str):
         except ImportError as exc:
             pytest.fail(f"{module} is required (MIXDIAG_REQUIRE_EXTRAS=1) but cannot be imported: {exc}", pytrace=False)
     return pytest.importorskip(module)
+
+
+def seeded(build, seed: int):
+    """``build()`` with torch's global generator seeded and restored after.
+
+    torchvision and timm draw initial weights from the global generator and take no
+    generator of their own; forking it keeps the seed from leaking into other tests.
+    """
+    import torch
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return build()

@@ -145,7 +145,7 @@ def subject_of(ckpt, data=None, *, labels=None, split: str = "train", name: Opti
             raise MixdiagError(f"measuring a {type(ckpt).__name__} needs its inputs: pass data= (a tensor, array, Dataset or DataLoader)")
         name = name or type(ckpt).__name__
         n = len(as_source(data))
-        settings = {"run": name, "method": name, "model": type(ckpt).__name__, "model_source": "module", "dataset": "given",
+        settings = {"run": name, "method": name, "model": type(ckpt).__name__, "model_source": "module", "dataset": "given data",
                     "split": None, "n": n}
         y = None if labels is None else np.asarray(labels)
         if y is not None and len(y) != n:

@@ -100,7 +100,9 @@ class LoaderSource(Source):
 
         if isinstance(loader.dataset, IterableDataset):
             raise MixdiagError("a DataLoader over an IterableDataset has no length to sample from; pass a map-style Dataset or a tensor")
-        if loader.batch_sampler is not None and not isinstance(loader.sampler, SequentialSampler):
+        if loader.batch_sampler is None:
+            raise MixdiagError("the DataLoader has batch_size=None and yields single samples; give it a batch_size")
+        if not isinstance(loader.sampler, SequentialSampler):
             raise MixdiagError(
                 f"the DataLoader draws its samples with a {type(loader.sampler).__name__}: their order would change between "
                 "passes; build it with shuffle=False (or pass its dataset)"

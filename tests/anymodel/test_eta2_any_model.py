@@ -104,6 +104,8 @@ def test_limit_and_blocks_work_on_any_source(resnet, images):
 def test_bad_inputs_are_refused_clearly(resnet, images):
     with pytest.raises(MixdiagError, match="shuffle=False"):
         mixdiag.eta2(resnet, DataLoader(images, batch_size=32, shuffle=True), **OPTIONS)
+    with pytest.raises(MixdiagError, match="yields single samples; give it a batch_size"):
+        mixdiag.eta2(resnet, DataLoader(images, batch_size=None), **OPTIONS)
     with pytest.raises(MixdiagError, match="needs its inputs: pass data="):
         mixdiag.eta2(resnet)
     with pytest.raises(MixdiagError, match="cannot read inputs from a int"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -108,3 +109,45 @@ class Checkpoint(click.ParamType):
             return run_checkpoint(value)
         except MixdiagError as exc:
             self.fail(str(exc), param, ctx)
+
+
+def model_options(command):
+    """The options that name a network trained elsewhere, instead of ``--ckpt`` (``eta2``, ``conflict``)."""
+    options = [
+        click.option("--model", "model_spec", default=None, metavar="SPEC",
+                     help="A network trained elsewhere, instead of --ckpt: torchvision:<name>, timm:<name>, module:function or file.py:function."),
+        click.option("--weights", type=click.Path(dir_okay=False), default=None,
+                     help="With --model: its state dict (torch.save(model.state_dict(), PATH)), loaded with weights_only=True."),
+        click.option("--dataset", default=None, help="With --model: the dataset to measure it on (see `mixdiag list datasets`; default digits)."),
+        click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="With --model: folder with the dataset's files."),
+        click.option("--dataset-option", "dataset_options", multiple=True, metavar="KEY=VALUE", help="With --model: loader option, repeatable."),
+        click.option("--strict/--no-strict", default=True, show_default=True,
+                     help="With --weights: every key must match the model; --no-strict loads the keys that match."),
+        click.option("--blocks", multiple=True, metavar="PATTERN",
+                     help="Hidden states to measure: module names or patterns (layer2.*), repeatable; default the declared or found residual blocks."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def open_model(ckpt, model_spec, weights, dataset, data_dir, dataset_options, strict, device):
+    """What ``--ckpt`` or ``--model`` names, and the run directory its outputs default to.
+
+    Returns:
+        ``(subject, run_dir)``: the checkpoint path (loaded by the analysis) or a loaded
+        :class:`~mixdiag.analysis.subject.ExternalRun`, and ``<run>`` or ``runs/<name>-<dataset>``.
+    """
+    if (ckpt is None) == (model_spec is None):
+        raise MixdiagError("name the model with either --ckpt (a mixdiag run) or --model (a network trained elsewhere), not both or neither")
+    if ckpt is not None:
+        used = [name for name, value in (("--weights", weights), ("--dataset", dataset), ("--data-dir", data_dir),
+                                          ("--dataset-option", dataset_options)) if value]
+        if used:
+            raise MixdiagError(f"{used[0]} goes with --model; a --ckpt run is measured on the dataset it was trained on")
+        return ckpt, (ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent)
+    from mixdiag.analysis.subject import load_model
+
+    run = load_model(model_spec, weights=weights, dataset=dataset or "digits", data_dir=data_dir,
+                     dataset_options=parse_key_values(dataset_options, "--dataset-option"), strict=strict, device=device)
+    return run, Path("runs") / f"{run.name}-{run.dataset.name}"

@@ -9,16 +9,17 @@ import click
 from mixdiag._io import check_output_dir
 from mixdiag.analysis._defaults import BACKENDS, DEFAULT_BACKEND, DEFAULT_SAMPLE_SIZE
 
-from ._common import ByteSize, Checkpoint, SampleSize, quiet_option
+from ._common import ByteSize, Checkpoint, SampleSize, model_options, open_model, quiet_option
 
 
 @click.command("eta2")
-@click.option("--ckpt", type=Checkpoint(), required=True, help="Checkpoint written by mixdiag train, or its run directory (checkpoints/last.pt).")
+@click.option("--ckpt", type=Checkpoint(), default=None, help="Checkpoint written by mixdiag train, or its run directory (checkpoints/last.pt).")
+@model_options
 @click.option("--split", type=click.Choice(["train", "test", "val"]), default="train", show_default=True, help="Data split to measure (the paper uses train).")
 @click.option("--k", type=int, default=10, show_default=True, help="k-means clusters per hidden state.")
 @click.option("--restarts", type=int, default=1, show_default=True, help="Clusterings with different seeds; reports mean and s.d. of η².")
 @click.option("--sample-size", type=SampleSize(), default=DEFAULT_SAMPLE_SIZE, show_default=True, help="Rows per hidden state the k-means fit uses; 'all' fits on every sample.")
-@click.option("--pooled", is_flag=True, help="Average each block output over spatial positions instead of flattening it.")
+@click.option("--pooled", is_flag=True, help="Average each block output over spatial positions (or tokens) instead of flattening it.")
 @click.option("--limit", type=int, default=None, help="Use only the first N samples of the split.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Samples per forward pass.")
 @click.option("--max-memory", type=ByteSize(), default="2G", show_default=True, help="Bound on what the analysis holds at once (e.g. 2G, 512M).")
@@ -29,25 +30,26 @@ from ._common import ByteSize, Checkpoint, SampleSize, quiet_option
               help="Who runs the k-means iterations: FAISS, or pure torch on the model's device.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu or cuda[:N].")
 @click.option("--save-assignments", is_flag=True, help="Also write assignments.npz: the cluster of every sample per hidden state.")
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Output directory. Default: <run>/eta2-<split>.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Output directory. Default: <run>/eta2-<split> (--model: runs/<name>-<dataset>/eta2-<split>).")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
 @quiet_option
-def eta2_cmd(ckpt, out, force, device, quiet, **options):
-    """Per-block η² = 1 − SSI/SST of a k-means partition of every hidden state."""
+def eta2_cmd(ckpt, model_spec, weights, dataset, data_dir, dataset_options, strict, blocks, out, force, device, quiet, **options):
+    """Per-block η² = 1 − SSI/SST of a k-means partition of every hidden state (of a mixdiag run, or of any network with --model)."""
     from mixdiag import distributed
     from mixdiag._progress import quiet as silenced
     from mixdiag.analysis.report import eta2_result, write_eta2
 
-    if out is None:
-        run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
-        out = run_dir / f"eta2-{options['split']}"
-    out = Path(out)
     # Checked before the analysis too, so a long computation is not wasted.
-    check_output_dir(out, force)
+    if out is not None:
+        check_output_dir(Path(out), force)
     world, device = distributed.setup(device)
     try:
         with silenced(quiet):
-            result = eta2_result(ckpt, device=device, **options)
+            subject, run_dir = open_model(ckpt, model_spec, weights, dataset, data_dir, dataset_options, strict, device)
+            out = Path(out) if out is not None else run_dir / f"eta2-{options['split']}"
+            check_output_dir(out, force)
+            result = eta2_result(subject, device=device, blocks=list(blocks) or None, **options)
         write_eta2(result, out, force=force)
     finally:
         distributed.teardown()

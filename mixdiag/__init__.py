@@ -8,6 +8,7 @@ The Python API that the ``mixdiag`` command wraps::
     df = mixdiag.eta2(run)                         # per-block η², a pandas DataFrame
     fig = mixdiag.plots.plot_eta2(df)              # a matplotlib Figure
     conflict = mixdiag.conflict(run, pairs=5)      # multi-label runs: correlation conflict per pair and block
+    mixdiag.find_blocks(torchvision_resnet)        # any network: its residual blocks, in forward order
 
 Names are loaded on first use: ``import mixdiag`` alone imports neither torch nor
 scikit-learn, so the command line starts at once.
@@ -34,11 +35,13 @@ _WHERE = {
     "create_method": ".mixing",
     "create_model": ".models",
     "eta2": ".analysis.report",
+    "find_blocks": ".models.find_blocks",
     "list_datasets": ".data",
     "list_methods": ".mixing",
     "list_models": ".models",
     "load": ".training",
     "load_dataset": ".data",
+    "load_model": ".analysis.subject",
     "plots": None,
     "quiet": "._progress",
     "read_track": ".analysis.track",

@@ -14,6 +14,7 @@ _WHERE = {
     "ClusterStats": ".stats",
     "FeatureCapture": ".capture",
     "accumulate_stats": ".eta2",
+    "as_source": ".sources",
     "assign": ".kmeans",
     "compute_eta2": ".eta2",
     "fit_blocks": ".eta2",
@@ -22,6 +23,7 @@ _WHERE = {
     "partition_eta2": ".stats",
     "sample_order": ".kmeans",
     "summarize": ".eta2",
+    "taps_for": ".capture",
 }
 
 __all__ = sorted(_WHERE)

@@ -1,12 +1,16 @@
-"""Capture the hidden states of a model's declared residual blocks by forward hooks.
+"""Capture the hidden states of any network by forward hooks, batch by batch.
 
-A mixdiag model lists its residual blocks in ``model.block_names``; together with the
-model output (key ``"output"``, the logits) they are the *hidden states* the analysis
-measures. :class:`FeatureCapture` runs the model over stored inputs batch by batch and
-yields, per batch, ``{name: (B, D) float32 features}``.
+A network's hidden states are its residual blocks and its output (pseudo-name
+``"output"``), as its :class:`~mixdiag.models.taps.Taps` names them: a mixdiag model's
+declared ``block_names``, blocks the caller names, or those
+:func:`~mixdiag.models.find_blocks.find_blocks` finds. :class:`FeatureCapture` runs the
+model over inputs from any :mod:`~mixdiag.analysis.sources` source and yields, per batch,
+``{name: (B, D) float32 features}``; the hooks are those of one
+:class:`~mixdiag.models.hooks.TapRunner`, for MixableNets and other modules alike.
 
-The hooks copy (or pool) a block's output at once, so an in-place operation that runs
-after the block (``out.relu_()``) cannot change what was captured.
+The hooks copy (or pool) a block's output at once (:func:`~mixdiag.models.hooks.features`),
+so an in-place operation that runs after the block (``out.relu_()``) cannot change what was
+captured.
 """
 
 from __future__ import annotations
@@ -20,45 +24,46 @@ from torch import nn
 
 from .._device import resolve_device
 from ..errors import MixdiagError
+from ..models.hooks import TapRunner, features, model_output
+from ..models.taps import OUTPUT, Taps, describe
+from .sources import as_source, first_input
 
-__all__ = ["OUTPUT", "FeatureCapture", "hidden_states"]
-
-OUTPUT = "output"
-
-
-class _StopForward(Exception):
-    """Raised by the last hook needed, so layers after it are not computed."""
+__all__ = ["OUTPUT", "FeatureCapture", "hidden_states", "taps_for"]
 
 
-def hidden_states(model: nn.Module, names: Optional[Sequence[str]] = None) -> tuple[str, ...]:
-    """The hidden states of ``model`` in network order: its ``block_names`` then ``"output"``.
+def taps_for(model: nn.Module, data=None, transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+             blocks: Optional[Sequence[str]] = None) -> Taps:
+    """The taps of ``model``: the ``blocks`` named, else its declaration, else the blocks a probe pass finds.
 
     Args:
-        model: a module with a ``block_names`` attribute.
+        model: a MixableNet or any module.
+        data: inputs (anything :func:`~mixdiag.analysis.sources.as_source` reads); the probe
+            pass runs on their first sample. Without them the probe input is what the model
+            declares (see :func:`~mixdiag.models.find_blocks.default_example`).
+        transform: batch → model input, applied to the probe sample.
+        blocks: names or shell-style patterns (see :mod:`~mixdiag.models.taps`).
+    """
+    declared = getattr(model, "block_names", None) is not None
+    if data is None or (declared and blocks is None):
+        return describe(model, blocks)
+    example = first_input(as_source(data))
+    first = next(itertools.chain(model.parameters(), model.buffers()), None)
+    example = example.to(first.device) if first is not None else example
+    return describe(model, blocks, example=transform(example) if transform is not None else example)
+
+
+def hidden_states(model: nn.Module, names: Optional[Sequence[str]] = None, taps: Optional[Taps] = None) -> tuple[str, ...]:
+    """The hidden states of ``model`` in network order: its blocks then the output.
+
+    Args:
+        model: a MixableNet or any module (its blocks found when ``taps`` is not given).
         names: a subset to keep (any order); default all.
+        taps: the model's taps, when already described.
 
     Returns:
         The selected names, in network order.
     """
-    blocks = getattr(model, "block_names", None)
-    if blocks is None:
-        raise MixdiagError(f"{type(model).__name__} declares no block_names; build the model with mixdiag.create_model")
-    known = tuple(blocks) + (OUTPUT,)
-    if names is None:
-        return known
-    if len(names) == 0:
-        raise MixdiagError(f"no hidden states selected; pick some of {', '.join(known)}")
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise MixdiagError(f"unknown hidden state {unknown[0]!r}; this model has {', '.join(known)}")
-    return tuple(n for n in known if n in set(names))
-
-
-def _flatten(t: torch.Tensor, pooled: bool) -> torch.Tensor:
-    # Always a new float32 tensor: later in-place ops on the block output must not reach it.
-    if pooled and t.dim() > 2:
-        return t.detach().mean(dim=tuple(range(2, t.dim())), dtype=torch.float32)
-    return t.detach().reshape(len(t), -1).to(torch.float32, copy=True)
+    return (taps or describe(model)).select(names)
 
 
 class FeatureCapture:
@@ -70,17 +75,20 @@ class FeatureCapture:
     requested, the forward pass stops after the last requested block.
 
     Args:
-        model: a module with ``block_names``; ``model(x)`` returns logits.
-        x: stored inputs ``(N, ...)`` in any dtype; sliced into batches in order.
-        transform: maps a stored batch (already on ``device``) to model input, e.g.
+        model: a MixableNet or any module; ``model(x)`` returns logits (or a tuple or dict
+            holding them, see :func:`~mixdiag.models.hooks.model_output`).
+        x: inputs ``(N, ...)``: a tensor, numpy array, Dataset or DataLoader (see
+            :mod:`~mixdiag.analysis.sources`), in any dtype; read batch by batch in order.
+        transform: maps a batch (already on ``device``) to model input, e.g.
             ``Dataset.normalize``; default identity.
         names: hidden states to capture; default every block and ``"output"``.
-        batch_size: samples per forward pass.
+        batch_size: samples per forward pass (a DataLoader keeps its own).
         device: where the model runs (``"auto"``, ``"cpu"``, ``"cuda"``, a torch.device).
-        pooled: average over spatial dimensions, ``(B, C, ...) → (B, C)``, instead of
-            flattening to ``(B, C·H·W)``.
+        pooled: average over positions instead of flattening (``(B, C, ...) → (B, C)``,
+            tokens ``(B, T, C) → (B, C)``; see :func:`~mixdiag.models.hooks.features`).
         indices: run over the rows ``x[indices]`` only, in that order, without copying
             ``x``; default every row.
+        taps: the model's :class:`~mixdiag.models.taps.Taps`; default :func:`taps_for`.
 
     Yields:
         per batch, ``{name: float32 tensor (B, D) on device}`` in network order.
@@ -93,7 +101,7 @@ class FeatureCapture:
     def __init__(
         self,
         model: nn.Module,
-        x: torch.Tensor,
+        x,
         transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
         *,
         names: Optional[Sequence[str]] = None,
@@ -101,21 +109,22 @@ class FeatureCapture:
         device: str | torch.device = "cpu",
         pooled: bool = False,
         indices: Optional[np.ndarray] = None,
+        taps: Optional[Taps] = None,
     ):
         if batch_size < 1:
             raise MixdiagError(f"batch_size must be at least 1, got {batch_size}")
         self.model = model
-        self.x = x
+        self.source = as_source(x)
         self.transform = transform
-        self.names = hidden_states(model, names)
+        self.taps = taps if taps is not None else taps_for(model, self.source, transform)
+        self.names = self.taps.select(names)
         self.batch_size = batch_size
         self.device = resolve_device(device)
         self.pooled = pooled
-        self.indices = None if indices is None else torch.as_tensor(np.asarray(indices, dtype=np.int64))
-        self._blocks = [n for n in self.names if n != OUTPUT]
-        self._handles: list = []
-        self._batch: Optional[dict] = None
-        self._active = False
+        self.indices = None if indices is None else np.asarray(indices, dtype=np.int64)
+        self._blocks = [n for n in self.names if n != self.taps.output]
+        self._runner: Optional[TapRunner] = None
+        self._batch: dict = {}
 
     def __enter__(self) -> "FeatureCapture":
         self._modes = [(m, m.training) for m in self.model.modules()]
@@ -125,63 +134,38 @@ class FeatureCapture:
             if self._home is not None:
                 self.model.to(self.device)
             self.model.eval()
-            for name in self._blocks:
-                self._handles.append(self.model.get_submodule(name).register_forward_hook(self._hook(name)))
+            stop = self.taps.output not in self.names
+            self._runner = TapRunner(self.model, self._blocks, self._record, stop_after_last=stop).__enter__()
         except BaseException:
             self._restore()
             raise
-        self._active = True
         return self
 
     def __exit__(self, *exc) -> None:
         self._restore()
 
     def _restore(self) -> None:
-        self._active = False
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
+        if self._runner is not None:
+            self._runner.close()
+            self._runner = None
         for module, training in self._modes:
             module.training = training
         if self._home is not None:
             self.model.to(self._home)
 
-    def _hook(self, name: str):
-        def hook(module, inputs, output):
-            if self._batch is None:  # a forward pass of the caller's own, not ours
-                return
-            if not isinstance(output, torch.Tensor):
-                raise MixdiagError(f"block {name!r} returns {type(output).__name__}, not a tensor; capture needs tensor outputs")
-            if name in self._batch:
-                raise MixdiagError(f"block {name!r} ran twice in one forward pass; capture needs each block to run once")
-            self._batch[name] = _flatten(output, self.pooled)
-            if OUTPUT not in self.names and len(self._batch) == len(self._blocks):
-                raise _StopForward
-
-        return hook
+    def _record(self, name: str, output: torch.Tensor) -> None:
+        self._batch[name] = features(output, self.pooled, name in self.taps.channels_last)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        if not self._active:
+        if self._runner is None:
             raise RuntimeError("iterate over a FeatureCapture inside its `with` block")
-        n = len(self.x) if self.indices is None else len(self.indices)
-        for start in range(0, n, self.batch_size):
-            if self.indices is None:
-                xb = self.x[start : start + self.batch_size]
-            else:
-                xb = self.x[self.indices[start : start + self.batch_size]]
+        for xb in self.source.batches(self.batch_size, self.indices):
             xb = xb.to(self.device, non_blocking=True)
             self._batch = {}
-            try:
-                # Yield outside inference mode: the caller's code between batches must not run in it.
-                with torch.inference_mode():
-                    logits = self.model(self.transform(xb) if self.transform is not None else xb)
-                    if OUTPUT in self.names:
-                        self._batch[OUTPUT] = _flatten(logits, pooled=False)
-            except _StopForward:
-                pass
-            finally:
-                batch, self._batch = self._batch, None
-            missing = [n for n in self.names if n not in batch]
-            if missing:
-                raise MixdiagError(f"block {missing[0]!r} did not run in the forward pass; check the model's block_names")
+            # Yield outside inference mode: the caller's code between batches must not run in it.
+            with torch.inference_mode():
+                out = self._runner.run(self.transform(xb) if self.transform is not None else xb)
+                if self.taps.output in self.names:
+                    self._batch[self.taps.output] = features(model_output(out))
+            batch, self._batch = self._batch, {}
             yield {n: batch[n] for n in self.names}

@@ -24,7 +24,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Mapping, Optional, Sequence
 
 import pandas as pd
 
@@ -122,16 +122,26 @@ def _reuse_problem(settings: dict, requested: dict) -> Optional[str]:
     return None
 
 
-def load_result(source: str | Path, **eta2_options):
-    """η² table and settings of one source: an eta2 output (directory or csv), a checkpoint, or a run directory.
+def load_result(source, data=None, **eta2_options):
+    """η² table and settings of one source: an eta2 output (directory or csv), a checkpoint, a run directory,
+    a result in memory, or a model.
 
     A checkpoint is measured with ``eta2_options``. A run directory's stored ``eta2-<split>``
     output is read when it measured the run's current ``checkpoints/last.pt`` (same SHA-256)
     with the requested settings; otherwise ``last.pt`` is measured afresh and stderr says why.
-    An eta2 output named directly is refused when its checkpoint has changed since.
+    An eta2 output named directly is refused when its checkpoint has changed since. A table
+    from :func:`mixdiag.eta2` (its settings in ``attrs``) or an ``Eta2Result`` is taken as
+    it is; a loaded run, a network from :func:`mixdiag.load_model`, or an ``nn.Module``
+    with ``data`` is measured.
     """
-    from .report import eta2_result  # the checkpoint path runs the whole analysis
+    from .report import Eta2Result, eta2_result  # the checkpoint path runs the whole analysis
 
+    if isinstance(source, Eta2Result):
+        return source
+    if isinstance(source, pd.DataFrame):
+        return Eta2Result(source, dict(source.attrs))
+    if not isinstance(source, (str, Path)):
+        return eta2_result(source, data, **eta2_options)
     path = Path(source)
     if path.suffix == ".pt":
         return eta2_result(path, **eta2_options)
@@ -303,12 +313,27 @@ def _one_seed_note(blocks: pd.DataFrame, base_runs: Sequence[str], baseline: str
             "train at least two seeds of each method to get them"]
 
 
-def compare(sources: Sequence[str | Path], baseline: Optional[str] = None, allow_mixed: Iterable[str] = (),
+def _is_path(source) -> bool:
+    return isinstance(source, (str, Path))
+
+
+def _named(sources) -> list:
+    """The sources of a ``{name: model or result}`` mapping as a list, a model's name passed on; a sequence as it is."""
+    if not isinstance(sources, Mapping):
+        return list(sources)
+    from torch import nn
+
+    return [(name, source) if isinstance(source, nn.Module) else source for name, source in sources.items()]
+
+
+def compare(sources: Sequence | Mapping, baseline: Optional[str] = None, allow_mixed: Iterable[str] = (), data=None,
             **eta2_options) -> Comparison | ConflictComparison:
     """Several runs side by side: per-block η² and Δη² against ``baseline``, or correlation conflict.
 
     Args:
-        sources: eta2 outputs, checkpoints or run directories (see :func:`load_result`); or
+        sources: eta2 outputs, checkpoints or run directories (see :func:`load_result`),
+            tables from :func:`mixdiag.eta2`, networks from :func:`mixdiag.load_model`, or
+            modules measured on ``data``; a ``{name: ...}`` mapping names its modules. Or
             only conflict outputs (directories or ``conflict.csv``), which give a
             :class:`ConflictComparison` (see :func:`compare_conflict`).
         baseline: run name, training group or method (any case) whose runs are averaged;
@@ -316,6 +341,7 @@ def compare(sources: Sequence[str | Path], baseline: Optional[str] = None, allow
         allow_mixed: settings that may differ between the runs (``k``, ``split``, ``n``,
             ``sample_size``, ``pooled``, ``dataset``, ``dataset_options``, or a training
             setting such as ``epochs`` to pool runs of one method); each is then shown per run.
+        data: the inputs of the module sources (tensor, numpy array, Dataset or DataLoader).
         **eta2_options: passed to :func:`mixdiag.eta2` for sources that must be measured.
 
     Raises:
@@ -325,14 +351,16 @@ def compare(sources: Sequence[str | Path], baseline: Optional[str] = None, allow
     >>> cmp = compare(["runs/erm-s0", "runs/erm-s1", "runs/mixup-s0", "runs/mixup-s1"])  # doctest: +SKIP
     >>> cmp.blocks[["group", "module", "delta_eta2", "ci_low", "ci_high", "p_value"]]  # doctest: +SKIP
     """
-    conflict = [conflict_csv(s) is not None for s in sources]
+    sources = _named(sources)
+    conflict = [_is_path(s) and conflict_csv(s) is not None for s in sources]
     if any(conflict):
         if not all(conflict):
             raise MixdiagError("compare takes either conflict outputs or eta2 sources, not both; run it once for each kind")
         return compare_conflict(sources, allow_mixed=allow_mixed)
     if len(sources) < 2:
         raise MixdiagError("compare needs at least two runs; pass eta2 outputs, checkpoints or run directories")
-    results = [load_result(s, **eta2_options) for s in sources]
+    results = [load_result(s[1], data, name=s[0], **eta2_options) if isinstance(s, tuple) else load_result(s, data, **eta2_options)
+               for s in sources]
     tables = unique_run_names([r.table for r in results])
     runs = _line_up([eta2_record(t, r.settings) for t, r in zip(tables, results)], ETA2_SETTINGS, allow_mixed)
     curves = _with_columns(pd.concat(tables, ignore_index=True), runs.columns)
@@ -341,7 +369,7 @@ def compare(sources: Sequence[str | Path], baseline: Optional[str] = None, allow
     blocks = seed_statistics(curves, base_runs, KEYS).assign(baseline=name)
     stages = seed_statistics(stage_means(curves), base_runs, ["stage"]).assign(baseline=name)
     tracks = [_with_columns(read_track(Path(s)).drop(columns="run").assign(run=t["run"].iloc[0]), runs.columns[["run", "group"]])
-              for s, t in zip(sources, tables) if Path(s).is_dir() and (Path(s) / TRACK_FILE).is_file()]
+              for s, t in zip(sources, tables) if _is_path(s) and Path(s).is_dir() and (Path(s) / TRACK_FILE).is_file()]
     return Comparison(curves, delta, pd.concat(tracks, ignore_index=True) if tracks else None, blocks, stages,
                       runs.settings, runs.mixed, _one_seed_note(blocks, base_runs, name))
 

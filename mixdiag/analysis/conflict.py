@@ -58,13 +58,13 @@ from .. import distributed
 from .._device import resolve_device
 from .._progress import iterate, rows_of
 from ..errors import MixdiagError
-from ..training.checkpoint import LoadedRun, load
 from ._defaults import DEFAULT_MIN_GROUP, DEFAULT_NULL
 from ._shard import analysis_world, from_main, share, sum_across, together
-from .capture import OUTPUT, FeatureCapture, hidden_states
+from .capture import FeatureCapture, taps_for
 from .eta2 import _numpy
-from .report import run_settings, write_analysis
+from .report import write_analysis
 from .stats import ClusterStats
+from .subject import subject_of
 
 __all__ = ["COLUMNS", "ConflictResult", "LabelPair", "clean_train_labels", "compute_conflict", "conflict",
            "conflict_result", "given_pairs", "null_labels", "phi_matrix", "select_pairs", "write_conflict"]
@@ -179,23 +179,6 @@ def clean_train_labels(ds) -> np.ndarray:
     return y.astype(np.int64)
 
 
-class _Rows:
-    """The rows ``index`` of ``x``, gathered one slice at a time.
-
-    :class:`FeatureCapture` slices its input per batch; handing it this view runs the model
-    on the selected samples only without copying all of them at once.
-    """
-
-    def __init__(self, x: torch.Tensor, index: np.ndarray):
-        self.x, self.index = x, torch.from_numpy(index)
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def __getitem__(self, rows: slice) -> torch.Tensor:
-        return self.x[self.index[rows]]
-
-
 def null_labels(b_only: np.ndarray, permutations: int, seed: int, pair: int) -> np.ndarray:
     """The "b only" indicators of one pair's samples (in row order), shuffled ``permutations`` times.
 
@@ -235,7 +218,7 @@ def _null_columns(stats: ClusterStats, eta2: float, shuffled: np.ndarray) -> dic
 
 def compute_conflict(
     model: nn.Module,
-    x: torch.Tensor,
+    x,
     y: np.ndarray,
     pairs: Sequence[LabelPair],
     transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
@@ -246,12 +229,14 @@ def compute_conflict(
     null: int = DEFAULT_NULL,
     seed: int = 0,
     shard: bool = True,
+    taps=None,
 ) -> pd.DataFrame:
     """Label η² of every pair at every hidden state, and the decoupling AUC of every pair, in one pass.
 
     Args:
-        model: a module with ``block_names``; ``model(x)`` returns one logit per label.
-        x: stored inputs of the analysed split ``(N, ...)``.
+        model: a MixableNet or any module; ``model(x)`` returns one logit per label.
+        x: inputs of the analysed split ``(N, ...)``: a tensor, numpy array, Dataset or
+            DataLoader (:mod:`~mixdiag.analysis.sources`).
         y: ``(N, L)`` clean 0/1 labels of ``x``.
         pairs: the label pairs, e.g. from :func:`select_pairs`; each group non-empty.
         transform: stored batch → model input, e.g. ``Dataset.normalize``.
@@ -262,6 +247,8 @@ def compute_conflict(
         seed: seed of the shuffles (see :func:`null_labels`).
         shard: in a joined process group of several processes, share the pass with the
             other processes, which must make the same call; False computes it all here.
+        taps: the model's :class:`~mixdiag.models.taps.Taps`; default
+            :func:`~mixdiag.analysis.capture.taps_for`.
 
     Returns:
         One row per pair and hidden state, pairs in the given order and hidden states in
@@ -273,7 +260,8 @@ def compute_conflict(
     if not pairs:
         raise MixdiagError("no label pair to analyse; pass at least one pair")
     y = np.asarray(y) > 0.5
-    names = hidden_states(model)
+    taps = taps if taps is not None else taps_for(model, x, transform)
+    names, output = taps.names, taps.output
     groups = [_groups(y, p.a, p.b) for p in pairs]
     for p, (only_a, only_b) in zip(pairs, groups):
         if not only_a.any() or not only_b.any():
@@ -289,7 +277,7 @@ def compute_conflict(
     device, world = resolve_device(device), analysis_world(shard)
     mine = share(len(rows), batch_size, world)
     scores: list[list[np.ndarray]] = [[] for _ in pairs]
-    with FeatureCapture(model, _Rows(x, rows[mine]), transform, batch_size=batch_size, device=device, pooled=pooled) as capture:
+    with FeatureCapture(model, x, transform, batch_size=batch_size, device=device, pooled=pooled, indices=rows[mine], taps=taps) as capture:
         batches = iter(capture)
         with together(world):
             first = next(batches, None)
@@ -304,7 +292,7 @@ def compute_conflict(
             passing = itertools.chain([first] if first is not None else [], batches)
             for feats in iterate(passing, "conflict pass", mine.stop - mine.start, size=rows_of):
                 feats = {name: _numpy(f) for name, f in feats.items()}
-                stop = start + len(feats[OUTPUT])
+                stop = start + len(feats[output])
                 for i, p in enumerate(pairs):
                     take = member[i, start:stop]
                     if not take.any():
@@ -316,7 +304,7 @@ def compute_conflict(
                         stats[i, name].add(shifted, group)
                         if (i, name) in shuffled:
                             shuffled[i, name] += (relabel @ shifted).numpy()
-                    prob = expit(feats[OUTPUT][take][:, [p.a, p.b]].astype(np.float64))
+                    prob = expit(feats[output][take][:, [p.a, p.b]].astype(np.float64))
                     scores[i].append(prob[:, 0] - prob[:, 1])
                 start = stop
     for s in stats.values():
@@ -374,8 +362,27 @@ class ConflictResult:
         self.table.attrs.update(self.settings)
 
 
+def _labels(subject, split: str, labels_given: bool) -> tuple[np.ndarray, np.ndarray, list]:
+    """The 0/1 labels pairs are selected on, those of the analysed rows, and the label names."""
+    if labels_given:
+        y = (np.asarray(subject.y) > 0.5).astype(np.int64)
+        if y.ndim != 2:
+            raise MixdiagError(f"labels must be (N, L) 0/1 multi-label rows, got shape {y.shape}; conflict needs several labels per sample")
+        return y, y, [str(i) for i in range(y.shape[1])]
+    ds = subject.dataset
+    if not ds.multilabel:
+        raise MixdiagError(
+            f"conflict analysis needs multi-label data, but {subject.run} was trained on single-label {ds.name}; pass a multi-label checkpoint"
+        )
+    y_select = clean_train_labels(ds)
+    y_split = y_select if split == "train" else (subject.y.numpy() > 0.5).astype(np.int64)
+    return y_select, y_split, list(ds.class_names)
+
+
 def conflict_result(
-    ckpt: str | Path | LoadedRun,
+    ckpt,
+    data=None,
+    labels=None,
     *,
     pairs: int | Sequence[Sequence[str | int]] = 5,
     split: str = "train",
@@ -385,44 +392,48 @@ def conflict_result(
     seed: int = 0,
     batch_size: int = 128,
     device: str = "auto",
+    blocks: Optional[Sequence[str]] = None,
+    transform: Optional[Callable] = None,
+    name: Optional[str] = None,
+    label_names: Optional[Sequence[str]] = None,
 ) -> ConflictResult:
-    """The correlation-conflict table of a checkpoint with its settings (see :func:`conflict`)."""
-    run = ckpt if isinstance(ckpt, LoadedRun) else load(ckpt, device=device)
-    ds = run.dataset
-    if not ds.multilabel:
-        raise MixdiagError(
-            f"conflict analysis needs multi-label data, but {run.name} was trained on single-label {ds.name}; pass a multi-label checkpoint"
-        )
+    """The correlation-conflict table of a checkpoint, a network trained elsewhere or a module, with its settings (see :func:`conflict`)."""
+    subject = subject_of(ckpt, data, labels=labels, split=split, name=name, transform=transform, device=device)
+    if data is not None and labels is None:
+        raise MixdiagError("conflict analysis of a module needs the labels of its data: pass labels= as (N, L) 0/1 rows")
     if min_group < 1:
         raise MixdiagError(f"min_group must be at least 1, got {min_group}")
     if batch_size < 1:
         raise MixdiagError(f"batch_size must be at least 1, got {batch_size}")
     if null < 0:
         raise MixdiagError(f"null must be 0 (no permutation null) or a number of shuffles, got {null}")
-    x, y_split = ds.split(split)
-    y_select = clean_train_labels(ds)
-    y_split = y_select if split == "train" else (y_split.numpy() > 0.5).astype(np.int64)
+    y_select, y_split, names = _labels(subject, split, data is not None)
+    if label_names is not None:
+        if len(label_names) != len(names):
+            raise MixdiagError(f"label_names has {len(label_names)} names for {len(names)} labels; give one name per label")
+        names = [str(n) for n in label_names]
     if isinstance(pairs, (int, np.integer)):
         chosen = select_pairs(y_select, y_split, int(pairs), min_group)
         if not chosen:
             raise MixdiagError(
-                f"no label pair of {run.name} has at least {min_group} 'a only' and {min_group} 'b only' samples in the {split} split; "
+                f"no label pair of {subject.run} has at least {min_group} 'a only' and {min_group} 'b only' samples in the {split} split; "
                 "lower min_group or analyse a bigger split"
             )
     else:
-        chosen = given_pairs(pairs, ds.class_names, y_select, y_split, min_group)
-    device_used = next(run.model.parameters()).device
-    table = compute_conflict(run.model, x, y_split, chosen, ds.normalize, batch_size=batch_size, device=device_used, pooled=pooled,
-                             null=null, seed=seed)
-    names = list(ds.class_names)
+        chosen = given_pairs(pairs, names, y_select, y_split, min_group)
+    x = subject.x
+    taps = taps_for(subject.model, x, subject.transform, blocks)
+    table = compute_conflict(subject.model, x, y_split, chosen, subject.transform, batch_size=batch_size, device=subject.device,
+                             pooled=pooled, null=null, seed=seed, taps=taps)
     table.insert(1, "label_a", [names[a] for a in table.pop("a")])
     table.insert(2, "label_b", [names[b] for b in table.pop("b")])
-    table.insert(0, "method", run.method)
-    table.insert(0, "run", run.name)
+    table.insert(0, "method", subject.method)
+    table.insert(0, "run", subject.run)
+    ds = subject.dataset
     settings = {
-        **run_settings(run, split, len(x)),
-        "labels": "clean",
-        "corrupted_train_labels": int(ds.corrupted.sum()) if ds.corrupted is not None else 0,
+        **subject.settings,
+        "labels": "given" if data is not None else "clean",
+        "corrupted_train_labels": int(ds.corrupted.sum()) if ds is not None and ds.corrupted is not None else 0,
         "pairs_requested": int(pairs) if isinstance(pairs, (int, np.integer)) else [list(p) for p in pairs],
         "pairs": [{"label_a": names[p.a], "label_b": names[p.b], "phi": p.phi, "n_a_only": p.n_a_only, "n_b_only": p.n_b_only}
                   for p in chosen],
@@ -431,17 +442,25 @@ def conflict_result(
         "null": null,
         "seed": seed,
         "batch_size": batch_size,
-        "device": str(device_used),
+        "device": str(subject.device),
         "processes": distributed.world().size,
     }
+    if taps.source != "declared":
+        settings["blocks_from"] = taps.source
     return ConflictResult(table[COLUMNS], settings)
 
 
-def conflict(ckpt: str | Path | LoadedRun, **options) -> pd.DataFrame:
-    """Correlation conflict of a multi-label checkpoint: label η² per pair and hidden state, and decoupling AUC.
+def conflict(ckpt, data=None, labels=None, **options) -> pd.DataFrame:
+    """Correlation conflict of a multi-label model: label η² per pair and hidden state, and decoupling AUC.
 
     Args:
-        ckpt: a checkpoint path, or a run from :func:`mixdiag.load`.
+        ckpt: a checkpoint path or a run from :func:`mixdiag.load`; a network trained
+            elsewhere from :func:`mixdiag.load_model`; or any ``nn.Module`` with ``data``
+            and ``labels``.
+        data: the inputs of a module (tensor, numpy array, Dataset or DataLoader), as the
+            model takes them (or pass ``transform``).
+        labels: ``(N, L)`` 0/1 labels of ``data``; pairs are picked and grouped on them
+            (a module has no record of label corruption: give clean labels).
         pairs: how many label pairs (m), picked by phi on the clean training labels; or an
             explicit list of ``(label_a, label_b)`` pairs by name or index.
         split: the data split measured: ``train`` (default), ``test`` or ``val``.
@@ -452,6 +471,9 @@ def conflict(ckpt: str | Path | LoadedRun, **options) -> pd.DataFrame:
         seed: seed of those shuffles.
         batch_size: samples per forward pass.
         device: where the model runs: ``auto``, ``cpu``, ``cuda``.
+        blocks: names or shell-style patterns of the blocks to measure (see :func:`mixdiag.eta2`).
+        transform, name: a module's input transform and its name in the table.
+        label_names: a module's label names (default ``"0"``, ``"1"``, ...).
 
     Returns:
         DataFrame with one row per pair and hidden state: ``run, method, pair, label_a,
@@ -462,7 +484,7 @@ def conflict(ckpt: str | Path | LoadedRun, **options) -> pd.DataFrame:
     >>> df = conflict("runs/ml-mixup/checkpoints/last.pt", pairs=3)  # doctest: +SKIP
     >>> df[df.module == "output"][["label_a", "label_b", "phi", "eta2", "decoupling_auc"]]  # doctest: +SKIP
     """
-    return conflict_result(ckpt, **options).table
+    return conflict_result(ckpt, data, labels, **options).table
 
 
 def write_conflict(result: ConflictResult, out: str | Path, force: bool = False) -> list[Path]:

@@ -50,7 +50,7 @@ from .._progress import iterate, rows_of
 from ..errors import MixdiagError
 from ._defaults import DEFAULT_SAMPLE_SIZE
 from ._shard import analysis_world, from_main, share, sum_across, together
-from .capture import FeatureCapture, hidden_states
+from .capture import FeatureCapture, taps_for
 from .kmeans import (
     DEFAULT_BACKEND,
     DEFAULT_NITER,
@@ -65,6 +65,7 @@ from .kmeans import (
     sample_order,
     ssi_spread,
 )
+from .sources import as_source
 from .stats import ClusterStats
 
 __all__ = [
@@ -354,15 +355,16 @@ def _null_columns(draws: Optional[np.ndarray]) -> dict:
     return {"eta2_null": float(draws.mean()), "eta2_null_sd": float(draws.std(ddof=1)) if len(draws) > 1 else float("nan")}
 
 
-def _probe_dims(model, x, transform, names, device, pooled) -> dict[str, int]:
-    with FeatureCapture(model, x[:1], transform, names=names, batch_size=1, device=device, pooled=pooled) as batches:
+def _probe_dims(model, x, transform, names, device, pooled, taps) -> dict[str, int]:
+    first = np.zeros(1, dtype=np.int64)
+    with FeatureCapture(model, x, transform, names=names, batch_size=1, device=device, pooled=pooled, indices=first, taps=taps) as batches:
         feats = next(iter(batches))
     return {name: int(feats[name].shape[1]) for name in names}
 
 
 def compute_eta2(
     model: nn.Module,
-    x: torch.Tensor,
+    x,
     transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
     *,
     k: int = 10,
@@ -380,12 +382,14 @@ def compute_eta2(
     backend: str = DEFAULT_BACKEND,
     shard: bool = True,
     null: int = 0,
+    taps=None,
 ) -> pd.DataFrame | tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """η² of a k-means partition of every hidden state of ``model`` on inputs ``x``.
 
     Args:
-        model: a module with ``block_names``; ``model(x)`` returns logits.
-        x: stored inputs ``(N, ...)``, e.g. ``ds.split("train")[0]``.
+        model: a MixableNet or any module; ``model(x)`` returns logits.
+        x: inputs ``(N, ...)``, e.g. ``ds.split("train")[0]``: a tensor, numpy array,
+            Dataset or DataLoader, read batch by batch (:mod:`~mixdiag.analysis.sources`).
         transform: stored batch → model input on ``device``, e.g. ``ds.normalize``.
         k: clusters per hidden state, ``2 <= k <= N``.
         sample_size: rows per hidden state the k-means fit uses (the same rows for every
@@ -420,6 +424,8 @@ def compute_eta2(
             repeated on the fit sample with every feature permuted independently across
             rows, and its η² counted the same way. Each draw costs one more k-means fit per
             hidden state and holds one permuted copy of its fit sample. 0 draws none.
+        taps: the model's :class:`~mixdiag.models.taps.Taps` (blocks named or found);
+            default :func:`~mixdiag.analysis.capture.taps_for`.
 
     Returns:
         A DataFrame with one row per hidden state in network order and columns
@@ -433,6 +439,7 @@ def compute_eta2(
     >>> x, _ = ds.split("train")  # doctest: +SKIP
     >>> compute_eta2(model, x, ds.normalize, k=10)[["module", "eta2"]]  # doctest: +SKIP
     """
+    x = as_source(x)
     n = len(x)
     check_k(k, n)
     if restarts < 1:
@@ -446,9 +453,9 @@ def compute_eta2(
     check_backend(backend)
     device = resolve_device(device)
     world = analysis_world(shard)
-    everything = hidden_states(model)
-    selected = hidden_states(model, names)
-    dims = _probe_dims(model, x, transform, selected, device, pooled)
+    taps = taps if taps is not None else taps_for(model, x, transform)
+    everything, selected = taps.names, taps.select(names)
+    dims = _probe_dims(model, x, transform, selected, device, pooled, taps)
     want = n if sample_size == "all" else min(sample_size, n)
     with warnings.catch_warnings():
         if not world.is_main:  # every process plans the same cut: one warning is enough
@@ -465,7 +472,7 @@ def compute_eta2(
     summaries, labels = {}, {name: np.zeros(n, dtype=np.int32) for name in selected} if return_assignments else None
     for number, group in enumerate(groups, 1):
         part = f" (group {number} of {len(groups)})" if len(groups) > 1 else ""
-        capture = dict(names=group, batch_size=batch_size, device=device, pooled=pooled)
+        capture = dict(names=group, batch_size=batch_size, device=device, pooled=pooled, taps=taps)
         fit_rows = np.sort(order[: rows[group[0]]])
         rest = np.setdiff1d(np.arange(n), fit_rows, assume_unique=True)
         my_fit, my_rest = share(len(fit_rows), batch_size, world), share(len(rest), batch_size, world)

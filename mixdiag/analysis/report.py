@@ -1,6 +1,7 @@
 """η² of a checkpoint, as notebooks and the CLI ask for it, and the files ``mixdiag eta2`` writes.
 
-:func:`eta2` loads a checkpoint, captures every declared residual block and the model
+:func:`eta2` loads a checkpoint (or takes a network trained elsewhere, or any module with its
+inputs: :mod:`~mixdiag.analysis.subject`), captures every residual block and the model
 output on a data split, and returns a DataFrame in network order with the columns
 ``run, method, block, module, dim, n, k, eta2, eta2_std, ssi, sst``.
 :func:`write_eta2` writes ``eta2.csv``, ``eta2.json`` (settings and the checkpoint's
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,9 +21,12 @@ import pandas as pd
 from .. import distributed
 from .._io import write_directory, write_json
 from ..errors import MixdiagError
-from ..training.checkpoint import LoadedRun, file_sha256, load
+from ..training.checkpoint import LoadedRun, file_sha256
+from .capture import taps_for
 from .eta2 import DEFAULT_SAMPLE_SIZE, compute_eta2
 from .kmeans import DEFAULT_BACKEND
+from .sources import as_source
+from .subject import head, subject_of
 
 COLUMNS = [
     "run", "method", "block", "module", "dim", "n", "k", "eta2", "eta2_std", "ssi", "sst",
@@ -62,7 +66,8 @@ def run_settings(run: LoadedRun, split: str, n: int) -> dict:
 
 
 def eta2_result(
-    ckpt: str | Path | LoadedRun,
+    ckpt,
+    data=None,
     *,
     split: str = "train",
     k: int = 10,
@@ -77,25 +82,29 @@ def eta2_result(
     save_assignments: bool = False,
     kmeans_backend: str = DEFAULT_BACKEND,
     null: int = 0,
+    blocks: Optional[Sequence[str]] = None,
+    transform: Optional[Callable] = None,
+    name: Optional[str] = None,
 ) -> Eta2Result:
-    """Per-block η² of a checkpoint with its settings (see :func:`eta2` for the arguments)."""
-    run = ckpt if isinstance(ckpt, LoadedRun) else load(ckpt, device=device)
-    x, _ = run.dataset.split(split)
+    """Per-block η² of a checkpoint, a network trained elsewhere or any module, with its settings (see :func:`eta2`)."""
+    subject = subject_of(ckpt, data, split=split, name=name, transform=transform, device=device)
+    x = subject.x
     if limit is not None:
         if limit < 2:
             raise MixdiagError(f"--limit must be at least 2, got {limit}")
-        x = x[:limit]
-    device_used = next(run.model.parameters()).device
+        x = head(x, limit)
+    taps = taps_for(subject.model, x, subject.transform, blocks)
     result = compute_eta2(
-        run.model, x, run.dataset.normalize, k=k, sample_size=sample_size, restarts=restarts, seed=seed,
-        batch_size=batch_size, device=device_used, pooled=pooled, max_memory=max_memory, return_assignments=save_assignments,
-        backend=kmeans_backend, null=null,
+        subject.model, x, subject.transform, k=k, sample_size=sample_size, restarts=restarts, seed=seed,
+        batch_size=batch_size, device=subject.device, pooled=pooled, max_memory=max_memory, return_assignments=save_assignments,
+        backend=kmeans_backend, taps=taps, null=null,
     )
     table, assignments = result if save_assignments else (result, {})
-    table.insert(0, "method", run.method)
-    table.insert(0, "run", run.name)
+    table.insert(0, "method", subject.method)
+    table.insert(0, "run", subject.run)
     settings = {
-        **run_settings(run, split, len(x)),
+        **subject.settings,
+        "n": len(as_source(x)),
         "k": k,
         "limit": limit,
         "restarts": restarts,
@@ -105,9 +114,11 @@ def eta2_result(
         "kmeans_backend": kmeans_backend,
         "null": null,
         "partition_quality": _partition_quality(table),
-        "device": str(device_used),
+        "device": str(subject.device),
         "processes": distributed.world().size,
     }
+    if taps.source != "declared":  # how a network without a declaration was read
+        settings["blocks_from"] = taps.source
     return Eta2Result(table[COLUMNS], settings, assignments)
 
 
@@ -123,33 +134,43 @@ def _partition_quality(table: pd.DataFrame) -> dict:
     return {row["module"]: {key: number(row[key]) for key in keys} for _, row in table.iterrows()}
 
 
-def eta2(ckpt: str | Path | LoadedRun, **options) -> pd.DataFrame:
-    """Per-block η² of a checkpoint's model on one data split.
+def eta2(ckpt, data=None, **options) -> pd.DataFrame:
+    """Per-block η² of a model on its data.
 
     Args:
-        ckpt: a checkpoint path, or a run from :func:`mixdiag.load`.
-        split: ``train`` (default, as in the paper), ``test`` or ``val``.
+        ckpt: a checkpoint path or a run from :func:`mixdiag.load`; a network trained
+            elsewhere from :func:`mixdiag.load_model`; or any ``nn.Module`` with ``data``.
+        data: the inputs of a module: a tensor, numpy array, ``Dataset`` or ``DataLoader``
+            yielding ``x`` or ``(x, y)``, already as the model takes them (or pass
+            ``transform``); read batch by batch, never whole.
+        split: ``train`` (default, as in the paper), ``test`` or ``val`` of a run's dataset.
         k: clusters per hidden state.
         restarts: clusterings with different seeds; ``eta2`` is their mean, ``eta2_std``
             their standard deviation.
         sample_size: rows per hidden state the k-means fit uses (``"all"``: every sample,
             when ``max_memory`` allows); all N samples are assigned and counted.
-        pooled: average over spatial positions instead of flattening.
-        limit: use only the first ``limit`` samples of the split.
+        pooled: average over spatial positions (or tokens) instead of flattening.
+        limit: use only the first ``limit`` samples.
         max_memory: bound in bytes on what the analysis holds at once.
         seed: seed of the fit samples and of k-means.
-        device: where the model runs: ``auto``, ``cpu``, ``cuda``.
+        device: where the model runs: ``auto``, ``cpu``, ``cuda`` (``auto`` keeps a module
+            where it is).
         kmeans_backend: ``faiss`` or ``torch`` (see :mod:`mixdiag.analysis.kmeans`).
         null: draws of the structureless null (``eta2_null``, ``eta2_null_sd``; see
             :mod:`mixdiag.analysis.null`); 0, the default, draws none.
+        blocks: names or shell-style patterns of the blocks to measure (``["layer1.0",
+            "layer2.*"]``); default a mixdiag model's declared blocks, else the residual
+            blocks :func:`mixdiag.find_blocks` finds.
+        transform: batch → model input for ``data`` (e.g. normalisation).
+        name: the run and method name of a module in the table (default its class name).
 
     Returns:
         DataFrame with one row per hidden state in network order.
 
     >>> df = eta2("runs/digits-erm/checkpoints/last.pt")  # doctest: +SKIP
-    >>> df[["module", "eta2"]].head(3)  # doctest: +SKIP
+    >>> df = eta2(torchvision.models.resnet18(num_classes=10), images, blocks=["layer3.*", "layer4.*"])  # doctest: +SKIP
     """
-    return eta2_result(ckpt, **options).table
+    return eta2_result(ckpt, data, **options).table
 
 
 def write_analysis(out: str | Path, stem: str, table: pd.DataFrame, settings: dict, plot, force: bool = False, arrays=None) -> list[Path]:

@@ -1,4 +1,9 @@
-"""Models that declare their residual blocks and mixing points."""
+"""Models that declare their residual blocks and mixing points, and how any other network is read.
+
+``taps`` (the one description of a network's hidden states), ``find_blocks`` (finding them in
+any module) and ``hooks`` (running a model and acting at them) import on their own:
+``from mixdiag.models.taps import describe``.
+"""
 
 from . import preact_resnet  # noqa: F401  (registers the models)
 from ._base import MixableNet

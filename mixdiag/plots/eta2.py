@@ -66,7 +66,8 @@ def _who(df: pd.DataFrame) -> str:
     if len(runs) != 1:
         return f"{len(runs)} runs" if len(runs) else "one run"
     method = df["method"].iloc[0] if "method" in df.columns else df.attrs.get("method")
-    return f"{runs[0]} ({method})" if method else str(runs[0])
+    # A network measured outside mixdiag's training has no method of its own: its name stands for both.
+    return f"{runs[0]} ({method})" if method and method != runs[0] else str(runs[0])
 
 
 def titled(headline: str, df: pd.DataFrame) -> str:

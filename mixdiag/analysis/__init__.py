@@ -10,19 +10,19 @@ from .._lazy import lazy_exports
 _WHERE = {
     "DEFAULT_SAMPLE_SIZE": "._defaults",
     "OUTPUT": ".capture",
-    "BlockClusters": ".eta2",
+    "BlockClusters": ".clusters",
     "ClusterStats": ".stats",
     "FeatureCapture": ".capture",
-    "accumulate_stats": ".eta2",
+    "accumulate_stats": ".clusters",
     "as_source": ".sources",
     "assign": ".kmeans",
     "compute_eta2": ".eta2",
-    "fit_blocks": ".eta2",
+    "fit_blocks": ".clusters",
     "fit_kmeans": ".kmeans",
     "hidden_states": ".capture",
     "partition_eta2": ".stats",
     "sample_order": ".kmeans",
-    "summarize": ".eta2",
+    "summarize": ".clusters",
     "taps_for": ".capture",
 }
 

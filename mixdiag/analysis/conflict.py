@@ -61,7 +61,7 @@ from ..errors import MixdiagError
 from ._defaults import DEFAULT_MIN_GROUP, DEFAULT_NULL
 from ._shard import analysis_world, from_main, share, sum_across, together
 from .capture import FeatureCapture, taps_for
-from .eta2 import _numpy
+from .clusters import _numpy
 from .report import write_analysis
 from .stats import ClusterStats
 from .subject import subject_of

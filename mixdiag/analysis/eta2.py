@@ -34,11 +34,8 @@ as for one process: each holds the full fit sample.
 
 from __future__ import annotations
 
-import mmap
 import warnings
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -46,27 +43,24 @@ import torch
 from torch import nn
 
 from .._device import resolve_device
-from .._progress import iterate, rows_of
 from ..errors import MixdiagError
 from ._defaults import DEFAULT_SAMPLE_SIZE
-from ._shard import analysis_world, from_main, share, sum_across, together
+from ._shard import analysis_world, sum_across
 from .capture import FeatureCapture, taps_for
+from .clusters import BlockClusters, _numpy, accumulate_stats, fit_blocks, summarize
 from .kmeans import (
+    COMPARED,
     DEFAULT_BACKEND,
     DEFAULT_NITER,
     DEFAULT_NREDO,
     check_backend,
     check_k,
     fit_bytes,
-    fit_partition,
-    KMeansFit,
-    nearest,
-    one_thread,
     sample_order,
-    ssi_spread,
 )
+from .passes import Passes, held_group, null_columns, reduce_stats, sketched_group
+from .sketch import SKETCH_DIM
 from .sources import as_source
-from .stats import ClusterStats
 
 __all__ = [
     "DEFAULT_SAMPLE_SIZE",
@@ -86,186 +80,6 @@ _CAPTURE_BYTES = 4
 _SHIFTED_BYTES = 8
 # Per centroid and feature: float64 centroids and float64 sums.
 _CENTROID_BYTES = 16
-# Bytes of the float64 rows of one hidden state counted at once.
-_CHUNK_BYTES = 8 * 1024**2
-
-
-@dataclass
-class BlockClusters:
-    """The fitted clusterings of one hidden state.
-
-    Attributes:
-        name: the hidden state.
-        shift: ``(D,)`` float64 mean of the fit sample; features are shifted by it.
-        centroids: ``(R, k, D)`` float64 centroids of the R restarts, in shifted coordinates.
-        candidate_ssi: per restart, the fit-sample SSIs of the partitions its fit compared
-            (:class:`~mixdiag.analysis.kmeans.KMeansFit`); empty when not recorded.
-    """
-
-    name: str
-    shift: np.ndarray
-    centroids: np.ndarray
-    candidate_ssi: tuple = ()
-
-    def fit_quality(self) -> dict:
-        """``fit_candidates`` (fewest distinct partitions a restart compared) and
-        ``fit_ssi_spread`` (the largest relative SSI excess of a compared partition over the
-        chosen one); NaN when not recorded."""
-        if not self.candidate_ssi:
-            return {"fit_candidates": np.nan, "fit_ssi_spread": np.nan}
-        return {
-            "fit_candidates": min(len(ssi) for ssi in self.candidate_ssi),
-            "fit_ssi_spread": max(ssi_spread(ssi) for ssi in self.candidate_ssi),
-        }
-
-    @property
-    def k(self) -> int:
-        return int(self.centroids.shape[1])
-
-
-def fit_blocks(
-    samples: Mapping[str, np.ndarray],
-    k: int,
-    *,
-    seeds: Sequence[int],
-    niter: int = DEFAULT_NITER,
-    nredo: int = DEFAULT_NREDO,
-    backend: str = DEFAULT_BACKEND,
-    device: str | torch.device = "cpu",
-    workers: int = 1,
-) -> dict[str, BlockClusters]:
-    """Fit k-means on the fit sample of every hidden state, once per seed.
-
-    Every fit runs torch on one thread, so the centroids do not depend on ``workers`` or on
-    the machine's thread count.
-
-    Args:
-        samples: ``{name: (m, D) float32 fit sample}``; read, not modified.
-        k: clusters per hidden state.
-        seeds: one seed per restart.
-        niter, nredo, backend, device: passed to :func:`~mixdiag.analysis.kmeans.fit_partition`.
-        workers: fits run side by side in this many threads (CPU only). A fit is a chain of
-            memory-bound, mostly single-threaded steps: two side by side on two cores took
-            0.65 of the time of one after another with two threads each (16 hidden states of
-            PreAct-ResNet-32 on 2000 Fashion-MNIST images). Each one holds its own
-            :func:`~mixdiag.analysis.kmeans.fit_bytes`.
-
-    Returns:
-        ``{name: BlockClusters}`` in the order of ``samples``.
-    """
-    # float64 mean of float32 rows is exact for constant rows, so constant features
-    # become exactly 0 and are reported as such instead of as rounding noise.
-    shifts = {name: np.asarray(sample).mean(axis=0, dtype=np.float64) for name, sample in samples.items()}
-    jobs = [(name, s) for name in samples for s in seeds]
-
-    def fit(job) -> KMeansFit:
-        name, s = job
-        options = dict(niter=niter, nredo=nredo, backend=backend, device=device, name=name)
-        return fit_partition(samples[name], k, shift=shifts[name], seed=s, **options)
-
-    def fit_in_worker(job) -> KMeansFit:
-        # The worker thread's own setting (OpenMP keeps it per thread); it ends with the pool.
-        torch.set_num_threads(1)
-        return fit(job)
-
-    threads = torch.get_num_threads()
-    try:
-        if workers > 1 and len(jobs) > 1 and torch.device(device).type == "cpu":
-            with ThreadPoolExecutor(min(workers, len(jobs))) as pool:
-                results = list(iterate(pool.map(fit_in_worker, jobs), "η² k-means fits", len(jobs), unit="fits"))
-        else:
-            torch.set_num_threads(1)
-            results = [fit(job) for job in iterate(jobs, "η² k-means fits", len(jobs), unit="fits")]
-    finally:
-        torch.set_num_threads(threads)
-    per_name = iter(results)
-    out = {}
-    for name in samples:
-        fits = [next(per_name) for _ in seeds]
-        out[name] = BlockClusters(name, shifts[name], np.stack([f.centroids for f in fits]), tuple(f.candidate_ssi for f in fits))
-    return out
-
-
-def _buffer(rows: int, dim: int) -> np.ndarray:
-    """A zero-filled float32 ``(rows, dim)`` array in its own anonymous mapping, advised
-    for transparent huge pages where the OS offers them: a fit sample is about a GiB of
-    fresh memory, and faulting it in 4 KiB pages took 3.6 s on the benchmark machine against
-    1.1 s in 2 MiB pages. The mapping is released with the last reference to the array."""
-    mapping = mmap.mmap(-1, max(4 * rows * dim, 1))
-    if hasattr(mmap, "MADV_HUGEPAGE"):
-        mapping.madvise(mmap.MADV_HUGEPAGE)
-    return np.frombuffer(mapping, dtype=np.float32, count=rows * dim).reshape(rows, dim)
-
-
-def _numpy(features) -> np.ndarray:
-    return features.cpu().numpy() if isinstance(features, torch.Tensor) else np.asarray(features)
-
-
-def accumulate_stats(
-    batches: Iterable[Mapping[str, object]],
-    clusters: Mapping[str, BlockClusters],
-    *,
-    device: str | torch.device = "cpu",
-    labels_out: Optional[dict[str, list]] = None,
-) -> dict[str, list[ClusterStats]]:
-    """Assign every streamed sample to each restart's centroids and count it.
-
-    Each batch of a hidden state is shifted into float64 once, chunk by chunk; one product
-    with the centroids of every restart assigns it (in float64, so no near-tie depends on
-    the batch) and the same shifted copy is counted.
-
-    Args:
-        batches: iterable of ``{name: (B, D) features}`` (tensors or arrays), e.g. a
-            :class:`~mixdiag.analysis.capture.FeatureCapture`.
-        clusters: the fitted clusterings, from :func:`fit_blocks`.
-        device: where rows are assigned and counted; features elsewhere are moved there
-            chunk by chunk.
-        labels_out: when a dict, receives ``{name: [int32 labels of each batch]}`` of
-            restart 0.
-
-    Returns:
-        ``{name: [ClusterStats of each restart]}``.
-    """
-    stats = {name: [ClusterStats(c.k, c.shift, name) for _ in c.centroids] for name, c in clusters.items()}
-    centroids = {name: torch.as_tensor(np.asarray(c.centroids), dtype=torch.float64, device=device) for name, c in clusters.items()}
-    norms = {name: (c * c).sum(dim=2).flatten() for name, c in centroids.items()}
-    for batch in batches:
-        # Drawing the next batch runs the model, with all threads, outside this block.
-        with one_thread():
-            for name, per_restart in stats.items():
-                features = batch[name]
-                features = features if isinstance(features, torch.Tensor) else torch.from_numpy(np.asarray(features))
-                # Row chunks small enough that the float64 copy stays in cache for the
-                # product, the norms and the sums that read it.
-                step = max(1, _CHUNK_BYTES // (8 * per_restart[0].dim))
-                for start in range(0, len(features), step):
-                    shifted = per_restart[0].shifted(features[start : start + step].to(device))
-                    labels = nearest(shifted, centroids[name], norms[name])[0]
-                    for r, s in enumerate(per_restart):
-                        s.add(shifted, labels[:, r])
-                    if labels_out is not None:
-                        labels_out.setdefault(name, []).append(labels[:, 0].cpu().numpy().astype(np.int32))
-    return stats
-
-
-def summarize(stats: Sequence[ClusterStats]) -> dict:
-    """One hidden state's row: ``dim, n, k, eta2, eta2_std, ssi, sst`` over its restarts.
-
-    ``eta2`` and ``ssi`` are means over restarts; ``eta2_std`` is their population standard
-    deviation (ddof=0: the spread of the R clusterings made). With one restart there is no
-    spread to measure and ``eta2_std`` is NaN: 0.0 would read as "no spread".
-    """
-    eta = np.array([s.eta2() for s in stats])
-    first = stats[0]
-    return {
-        "dim": first.dim,
-        "n": first.n,
-        "k": first.k,
-        "eta2": float(eta.mean()),
-        "eta2_std": float(eta.std(ddof=0)) if len(eta) > 1 else float("nan"),
-        "ssi": float(np.mean([s.ssi() for s in stats])),
-        "sst": first.sst(),
-    }
 
 
 def _plan_bytes(dims: Sequence[int], m: int, k: int, restarts: int, batch_size: int, *, null: bool = False) -> int:
@@ -286,16 +100,37 @@ def _fit_workers(dims: Sequence[int], m: int, k: int, restarts: int, batch_size:
     return int(max(1, min(torch.get_num_threads(), len(dims) * restarts, 1 + extra)))
 
 
+def _sketch_bytes(dims: Sequence[int], m: int, k: int, restarts: int, batch_size: int) -> int:
+    """What a group of sketched hidden states (:mod:`.sketch`) holds at its peak: per hidden
+    state its sketched fit sample, four full-width float64 vectors (sums, means, offset,
+    shift), one captured batch, and the larger of the candidates' float32 sums (pass B) and
+    the centroids and counts (pass C); plus the largest transient of one of them (its
+    shifted and signed copies of a batch with one candidate's float64 sums, or the fit on
+    its sketch)."""
+    held = sum(
+        _CAPTURE_BYTES * m * SKETCH_DIM + 32 * d + _CAPTURE_BYTES * batch_size * d
+        + max(_CAPTURE_BYTES * COMPARED * restarts * k * d, _CENTROID_BYTES * restarts * k * d)
+        for d in dims
+    )
+    return held + max(max(8 * batch_size * d + 8 * k * d, fit_bytes(m, SKETCH_DIM, k)) for d in dims)
+
+
 def _plan(dims: dict[str, int], want: int, sample_size, k: int, restarts: int, batch_size: int, max_memory: int, *, null: bool = False):
-    """Fit-sample rows per hidden state (``want`` unless the budget says less) and the groups
-    of hidden states processed together; a hidden state cut by the budget is a group alone."""
+    """Fit-sample rows per hidden state (``want`` unless the budget says less), the groups of
+    hidden states processed together, and which of them are sketched. A hidden state whose
+    fit sample does not fit the budget is sketched when it is wider than the sketch (and the
+    sketched plan fits), else its fit sample is cut and it is a group alone."""
 
     least = min(want, MIN_ROWS_PER_CENTROID * k)
     mib = 1024**2
-    rows = {}
+    rows, sketched = {}, set()
     for name, d in dims.items():
         if _plan_bytes([d], want, k, restarts, batch_size, null=null) <= max_memory:
             rows[name] = want
+            continue
+        if d > SKETCH_DIM and _sketch_bytes([d], want, k, restarts, batch_size) <= max_memory:
+            rows[name] = want
+            sketched.add(name)
             continue
         if sample_size == "all":
             need = _plan_bytes([d], want, k, restarts, batch_size, null=null)
@@ -321,45 +156,30 @@ def _plan(dims: dict[str, int], want: int, sample_size, k: int, restarts: int, b
             f"max_memory={max_memory / mib:.0f} MiB; raise max_memory for the full sample",
             stacklevel=3,
         )
+    def fits(group: list[str]) -> bool:
+        group_dims = [dims[g] for g in group]
+        if group[0] in sketched:
+            return _sketch_bytes(group_dims, want, k, restarts, batch_size) <= max_memory
+        return _plan_bytes(group_dims, want, k, restarts, batch_size, null=null) <= max_memory
+
     groups: list[list[str]] = []
     for name in dims:  # greedy in network order: neighbouring hidden states share a pass
         group = groups[-1] if groups else []
-        if (
-            group
-            and rows[name] == want == rows[group[0]]
-            and _plan_bytes([dims[g] for g in group] + [dims[name]], want, k, restarts, batch_size, null=null) <= max_memory
-        ):
+        alike = group and (group[0] in sketched) == (name in sketched)
+        if alike and rows[name] == want == rows[group[0]] and fits(group + [name]):
             group.append(name)
         else:
             groups.append([name])
-    return rows, groups
+    return rows, groups, sketched
 
 
-def _null_draws(samples, clusters, k: int, draws: int, seed: int, everything: Sequence[str], fitting: dict, part: str) -> dict:
-    """``{name: η² of each null draw}`` for the group's fit samples. Each hidden state's draws
-    are seeded by the seed and its index among the model's hidden states, so they do not
-    depend on how hidden states were grouped."""
-    from .null import null_eta2  # null.py builds on this module's fit and counting
-
-    out = {}
-    with one_thread():
-        for name in iterate(list(samples), f"η² null draws{part}", len(samples), unit="hidden states"):
-            own = np.random.SeedSequence(seed, spawn_key=(2, everything.index(name)))
-            out[name] = null_eta2(samples[name], k, draws=draws, seed=own, shift=clusters[name].shift, name=name, **fitting)
-    return out
-
-
-def _null_columns(draws: Optional[np.ndarray]) -> dict:
-    if draws is None:
-        return {"eta2_null": float("nan"), "eta2_null_sd": float("nan")}
-    return {"eta2_null": float(draws.mean()), "eta2_null_sd": float(draws.std(ddof=1)) if len(draws) > 1 else float("nan")}
-
-
-def _probe_dims(model, x, transform, names, device, pooled, taps) -> dict[str, int]:
+def _probe(model, x, transform, names, device, pooled, taps) -> dict[str, np.ndarray]:
+    """Every hidden state's float32 features ``(D,)`` of sample 0: their widths plan the
+    memory, and a sketched hidden state is shifted by them."""
     first = np.zeros(1, dtype=np.int64)
     with FeatureCapture(model, x, transform, names=names, batch_size=1, device=device, pooled=pooled, indices=first, taps=taps) as batches:
         feats = next(iter(batches))
-    return {name: int(feats[name].shape[1]) for name in names}
+    return {name: _numpy(feats[name])[0].copy() for name in names}
 
 
 def compute_eta2(
@@ -455,74 +275,50 @@ def compute_eta2(
     world = analysis_world(shard)
     taps = taps if taps is not None else taps_for(model, x, transform)
     everything, selected = taps.names, taps.select(names)
-    dims = _probe_dims(model, x, transform, selected, device, pooled, taps)
+    first = _probe(model, x, transform, selected, device, pooled, taps)
     want = n if sample_size == "all" else min(sample_size, n)
     with warnings.catch_warnings():
         if not world.is_main:  # every process plans the same cut: one warning is enough
             warnings.simplefilter("ignore")
-        rows, groups = _plan(dims, want, sample_size, k, restarts, batch_size, max_memory, null=null > 0)
+        dims = {name: len(features) for name, features in first.items()}
+        rows, groups, sketched = _plan(dims, want, sample_size, k, restarts, batch_size, max_memory, null=null > 0)
 
     # One random order for all hidden states; a hidden state cut by the budget takes a
-    # prefix, so the others' rows do not depend on max_memory.
-    # A third child seeds the null; the first two are what they were before there was one.
+    # prefix, so the others' rows do not depend on max_memory. A third child seeds the null;
+    # the first two are what they were before there was one.
     sample_seed, fit_seed, _ = np.random.SeedSequence(seed).spawn(3)
     order = sample_order(n, want, sample_seed)
-    seeds = [int(s) & 0x7FFFFFFF for s in fit_seed.generate_state(restarts)]
-
-    summaries, labels = {}, {name: np.zeros(n, dtype=np.int32) for name in selected} if return_assignments else None
+    run = Passes(
+        model, x, transform, taps, device, pooled, batch_size, world, k, seed,
+        seeds=[int(s) & 0x7FFFFFFF for s in fit_seed.generate_state(restarts)],
+        names=everything,
+        fitting=dict(niter=niter, nredo=nredo, backend=backend, device=device),
+        labels={name: np.zeros(n, dtype=np.int32) for name in selected} if return_assignments else None,
+        null=null,
+    )
+    summaries = {}
     for number, group in enumerate(groups, 1):
-        part = f" (group {number} of {len(groups)})" if len(groups) > 1 else ""
-        capture = dict(names=group, batch_size=batch_size, device=device, pooled=pooled, taps=taps)
+        run.part = f" (group {number} of {len(groups)})" if len(groups) > 1 else ""
         fit_rows = np.sort(order[: rows[group[0]]])
-        rest = np.setdiff1d(np.arange(n), fit_rows, assume_unique=True)
-        my_fit, my_rest = share(len(fit_rows), batch_size, world), share(len(rest), batch_size, world)
-        samples = {name: _buffer(len(fit_rows), dims[name]) for name in group}
-        with together(world), FeatureCapture(model, x, transform, indices=fit_rows[my_fit], **capture) as batches:
-            start = my_fit.start
-            for feats in iterate(batches, f"η² fit-sample pass{part}", len(fit_rows[my_fit]), size=rows_of):
-                for name in group:
-                    samples[name][start : start + len(feats[name])] = _numpy(feats[name])
-                start += len(feats[group[0]])
-        for name in group:
-            sum_across(samples[name], world, device)
-        clusters, nulls = None, {}
-        with together(world):
-            # One process fits and sends its centroids: every process then assigns with the
-            # same centroids to the bit, whatever its hardware or thread count.
-            if world.is_main:
-                workers = _fit_workers([dims[name] for name in group], rows[group[0]], k, restarts, batch_size, max_memory)
-                fitting = dict(niter=niter, nredo=nredo, backend=backend, device=device)
-                clusters = fit_blocks(samples, k, seeds=seeds, workers=workers, **fitting)
-                if null:
-                    nulls = _null_draws(samples, clusters, k, null, seed, everything, fitting, part)
-        clusters, nulls = from_main((clusters, nulls), world)
-        fit_labels, rest_labels = ({}, {}) if labels is not None else (None, None)
-        with together(world):
-            # The fit rows are counted from memory rather than run through the model again.
-            kept = ({name: samples[name][i : i + batch_size] for name in group} for i in range(my_fit.start, my_fit.stop, batch_size))
-            stats = accumulate_stats(kept, clusters, device=device, labels_out=fit_labels)
-            del samples, kept  # the fit samples are the bulk of the budget
-            if my_rest.stop > my_rest.start:
-                with FeatureCapture(model, x, transform, indices=rest[my_rest], **capture) as batches:
-                    streaming = iterate(batches, f"η² streaming pass{part}", len(rest[my_rest]), size=rows_of)
-                    streamed = accumulate_stats(streaming, clusters, device=device, labels_out=rest_labels)
-                for name in group:
-                    for mine, theirs in zip(stats[name], streamed[name]):
-                        mine.merge(theirs)
-        for per_restart in stats.values():
-            for s in per_restart:
-                for array in (s.counts, s.sums, s.sqnorms):
-                    sum_across(array, world, device)
+        if group[0] in sketched:
+            stats, clusters, nulls = sketched_group(run, group, fit_rows, dims, first)
+        else:
+            run.workers = _fit_workers([dims[name] for name in group], rows[group[0]], k, restarts, batch_size, max_memory)
+            stats, clusters, nulls = held_group(run, group, fit_rows, dims)
+        reduce_stats(stats, world, device)
         for name, per_restart in stats.items():
-            summaries[name] = {**summarize(per_restart), **clusters[name].fit_quality(), **_null_columns(nulls.get(name))}
-        if labels is not None:
+            summaries[name] = {**summarize(per_restart), **clusters[name].fit_quality(), **null_columns(nulls.get(name))}
+        if run.labels is not None:
             for name in group:
-                for where, parts in ((fit_rows[my_fit], fit_labels), (rest[my_rest], rest_labels)):
-                    if len(where):
-                        labels[name][where] = np.concatenate(parts[name])
-                sum_across(labels[name], world, device)
+                sum_across(run.labels[name], world, device)
+    if null and sketched and world.is_main:
+        warnings.warn(
+            f"no null for {', '.join(sorted(sketched, key=everything.index))}: too wide to hold a permuted fit sample "
+            "within max_memory (eta2_null is NaN there); raise max_memory to draw it",
+            stacklevel=2,
+        )
 
     table = pd.DataFrame([{"block": everything.index(name), "module": name, **summaries[name]} for name in selected])
     if return_assignments:
-        return table, labels
+        return table, run.labels
     return table

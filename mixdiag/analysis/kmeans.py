@@ -101,7 +101,7 @@ MAX_POWER_ITERATIONS = 6
 _CONVERGED = 1e-3
 # Partitions compared on the full sample: the projected objective's top 3 held the best
 # one in every measured case; 5 leave a margin and cost one cheap sum each.
-_COMPARED = 5
+COMPARED = 5
 
 # By default FAISS reserves a share of GPU memory as scratch space (18% in older releases,
 # up to 1.5 GiB in newer ones); the model needs that memory more than k-means does.
@@ -489,7 +489,7 @@ def fit_bytes(m: int, dim: int, k: int) -> int:
     labels, and the per-row scores."""
     width = PROJECTION_DIM + _OVERSAMPLE
     chunk = 4 * dim * min(m, max(1, _CHUNK_BYTES // (4 * dim)))
-    partitions = _COMPARED * (12 * k * dim + 8 * m)
+    partitions = COMPARED * (12 * k * dim + 8 * m)
     if dim <= width:  # no projection: the scores are the shifted rows
         return chunk + partitions + 4 * m * dim
     return chunk + partitions + 20 * width * dim + 28 * width * m + 4 * PROJECTION_DIM * m
@@ -553,7 +553,7 @@ def fit_partition(
         candidates.setdefault(labels.tobytes(), (objective, labels))
     # The projected objective ranks partitions only roughly (the discarded directions carry
     # several per cent of the variance): the best few are compared on the full sample.
-    best = sorted(candidates.values(), key=lambda c: c[0])[:_COMPARED]
+    best = sorted(candidates.values(), key=lambda c: c[0])[:COMPARED]
     labels = np.stack([c[1] for c in best], axis=1)
     with one_thread():
         centroids, ssi = _compare_partitions(sample, shift, torch.from_numpy(labels), k)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .eta2 import BlockClusters, accumulate_stats
+from .clusters import BlockClusters, accumulate_stats
 from .kmeans import DEFAULT_BACKEND, DEFAULT_NITER, DEFAULT_NREDO, fit_partition
 
 __all__ = ["null_eta2"]

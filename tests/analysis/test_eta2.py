@@ -3,6 +3,7 @@ import pytest
 import torch
 from sklearn.cluster import KMeans
 
+import mixdiag.analysis.clusters as clusters_module
 import mixdiag.analysis.eta2 as engine
 from mixdiag.analysis import ClusterStats, compute_eta2, partition_eta2, summarize
 from mixdiag.errors import MixdiagError
@@ -87,8 +88,8 @@ def test_ssi_within_one_percent_of_sklearn(make_net, blocks, digits):
 def test_restarts_report_the_mean_and_spread_of_each_clustering(net, digits, monkeypatch):
     x, _, transform = digits
     recorded = []
-    real_nearest = engine.nearest
-    monkeypatch.setattr(engine, "nearest", lambda *a, **kw: recorded.append(real_nearest(*a, **kw)) or recorded[-1])
+    real_nearest = clusters_module.nearest
+    monkeypatch.setattr(clusters_module, "nearest", lambda *a, **kw: recorded.append(real_nearest(*a, **kw)) or recorded[-1])
     table = compute_eta2(net, x, transform, k=10, restarts=3, names=["layers.1"], sample_size=len(x), batch_size=len(x), **QUICK)
     assert len(recorded) == 1  # one batch of one hidden state: all restarts assigned at once
     labels = recorded[0][0].numpy()

@@ -364,6 +364,8 @@ def compare(sources: Sequence | Mapping, baseline: Optional[str] = None, allow_m
     tables = unique_run_names([r.table for r in results])
     runs = _line_up([eta2_record(t, r.settings) for t, r in zip(tables, results)], ETA2_SETTINGS, allow_mixed)
     curves = _with_columns(pd.concat(tables, ignore_index=True), runs.columns)
+    if "eta2_null" in curves.columns:  # how far each run stands above what structureless data give
+        curves["eta2_excess"] = curves["eta2"] - curves["eta2_null"]
     name, base_runs = baseline_runs(curves, baseline)
     delta = _with_columns(delta_eta2(curves, baseline), runs.columns.drop(columns="group"))
     blocks = seed_statistics(curves, base_runs, KEYS).assign(baseline=name)

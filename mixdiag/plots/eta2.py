@@ -106,6 +106,17 @@ def _name_band(ax, df: pd.DataFrame, hue: str) -> None:
     legend.get_title().set_fontsize(8)
 
 
+def _null_band(ax, df: pd.DataFrame, x) -> None:
+    """The structureless null's mean (dashed) and ±2 s.d. (grey band) per hidden state, when
+    it was drawn; several runs' nulls are averaged."""
+    if "eta2_null" not in df.columns or not df["eta2_null"].notna().any():
+        return
+    per_module = df.groupby("module", sort=False)[["eta2_null", "eta2_null_sd"]].mean()
+    null, spread = per_module["eta2_null"].to_numpy(), per_module["eta2_null_sd"].fillna(0).to_numpy()
+    ax.plot(x, null, color="0.45", lw=1, ls="--", label="structureless null (mean)")
+    ax.fill_between(x, null - 2 * spread, null + 2 * spread, color="0.6", alpha=0.25, linewidth=0, label="null ±2 s.d.")
+
+
 def _require(df: pd.DataFrame, columns: list[str], what: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
@@ -138,10 +149,7 @@ def plot_eta2(df: pd.DataFrame, ax=None, title: Optional[str] = None, label: Opt
         # Only a measured spread gets a band (and a legend entry saying what it is).
         band = f"{label}: ±1 s.d. over k-means restarts"
         ax.fill_between(x, y - err, y + err, color=line.get_color(), alpha=0.2, linewidth=0, label=band)
-    if "eta2_null" in df.columns and df["eta2_null"].notna().any():
-        null, spread = df["eta2_null"].to_numpy(), df["eta2_null_sd"].fillna(0).to_numpy()
-        ax.plot(x, null, color="0.45", lw=1, ls="--", label="structureless null (mean)")
-        ax.fill_between(x, null - 2 * spread, null + 2 * spread, color="0.6", alpha=0.25, linewidth=0, label="null ±2 s.d.")
+    _null_band(ax, df, x)
     _block_ticks(ax, list(df["module"]))
     ax.set_xlabel(BLOCK_AXIS)
     ax.set_ylabel("η² = 1 − SSI/SST (unitless)")
@@ -194,6 +202,7 @@ def plot_compare(df: pd.DataFrame, ax=None, hue: str = "method", title: Optional
     order = list(dict.fromkeys(df["module"]))
     pos = {m: i for i, m in enumerate(order)}
     data = df.assign(position=df["module"].map(pos))
+    _null_band(ax, data, np.arange(len(order)))  # drawn first: under the curves, and seaborn's legend takes it up
     sns.lineplot(data=data, x="position", y="eta2", hue=hue, marker="o", errorbar="sd", ax=ax, **_hue_style(data, hue))
     _name_band(ax, data, hue)
     _block_ticks(ax, order)

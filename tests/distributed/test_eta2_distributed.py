@@ -8,6 +8,7 @@ CLI test runs ``python -m torch.distributed.run --nproc_per_node=2 --no-python m
 Both use the session's tiny trained digits run.
 """
 
+import contextlib
 import json
 import os
 import pickle
@@ -25,6 +26,8 @@ import mixdiag
 from mixdiag import distributed
 from mixdiag.analysis import compute_eta2, sample_order
 from mixdiag.analysis.conflict import compute_conflict, select_pairs
+import mixdiag.analysis.eta2 as engine
+import mixdiag.analysis.passes as passes
 from mixdiag.analysis.eta2 import _plan_bytes
 from mixdiag.analysis.report import eta2_result
 from mixdiag.errors import MixdiagError
@@ -75,6 +78,15 @@ def cases(ckpt, shard: bool = True) -> dict:
     y = multilabel(digits)
     # Budget for two of the 1024-feature states of stage 1 at once: the hidden states fall into several groups.
     budget = _plan_bytes([1024, 1024], 300, 8, 1, 64)
+
+    def sketched():
+        # A 256-wide sketch and a budget that holds the sketch of stage 1's first two blocks but
+        # not their fit samples: three sharded passes (sketch, candidates, counting).
+        with narrow_sketch(256):
+            tight = engine._sketch_bytes([1024, 1024], 300, 5, 1, 64)
+            assert _plan_bytes([1024], 300, 5, 1, 64) > tight
+            return eta(k=5, sample_size=300, batch_size=64, max_memory=tight, names=list(run.model.block_names[:2]))
+
     return {
         # 450 fit rows: 8 batches, 4 per process; 150 others: 3 batches, 2 and 1.
         "restarts": lambda: eta(k=10, restarts=2, sample_size=450, batch_size=64),
@@ -83,8 +95,19 @@ def cases(ckpt, shard: bool = True) -> dict:
         # 90 fit rows in 2 batches, 1 each; the 10 others in one batch: rank 1 streams nothing.
         "uneven": lambda: eta(x=x[:100], k=5, sample_size=90, batch_size=64),
         "nan": lambda: eta(x=poisoned, k=2, sample_size=20, batch_size=64),
+        "sketched": sketched,
         "conflict": lambda: compute_conflict(TwelveLabels(run.model), x, y, select_pairs(y, y, 3), norm, batch_size=50),
     }
+
+
+@contextlib.contextmanager
+def narrow_sketch(width: int):
+    saved = engine.SKETCH_DIM
+    engine.SKETCH_DIM = passes.SKETCH_DIM = width
+    try:
+        yield
+    finally:
+        engine.SKETCH_DIM = passes.SKETCH_DIM = saved
 
 
 def worker(ckpt: str, out: str) -> None:
@@ -121,7 +144,12 @@ def same(got, expected):
     (table, labels), (ref_table, ref_labels) = got, expected
     numeric = ref_table.select_dtypes("number").columns
     pd.testing.assert_frame_equal(table.drop(columns=numeric), ref_table.drop(columns=numeric))
-    np.testing.assert_allclose(table[numeric].to_numpy(float), ref_table[numeric].to_numpy(float), rtol=1e-9, atol=0)
+    # A sketched fit compares its candidates by float32 sums (passes._choose_in_full), which
+    # processes add in another order: their SSI spread agrees to float32 rounding only.
+    exact = numeric.drop("fit_ssi_spread", errors="ignore")
+    np.testing.assert_allclose(table[exact].to_numpy(float), ref_table[exact].to_numpy(float), rtol=1e-9, atol=0)
+    if "fit_ssi_spread" in numeric:
+        np.testing.assert_allclose(table["fit_ssi_spread"], ref_table["fit_ssi_spread"], rtol=1e-5, atol=1e-9)
     assert labels.keys() == ref_labels.keys()
     for name in ref_labels:
         np.testing.assert_array_equal(labels[name], ref_labels[name])

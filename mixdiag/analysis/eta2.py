@@ -1,13 +1,17 @@
 """Per-block η² = 1 − SSI/SST of a k-means partition, in bounded memory for any N.
 
-:func:`compute_eta2` works on hidden states in groups that fit ``max_memory`` (one group
-unless the budget is tight) and runs the model once over every sample per group:
+:func:`compute_eta2` plans (this module) and measures hidden states in groups that fit
+``max_memory`` (one group unless the budget is tight); :mod:`.passes` runs the passes of a
+group over the data, one of two ways:
 
-1. the model runs over the fit sample only, a seeded uniform subset of the rows, and the
-   group's hidden states of those rows are kept; k-means is fitted on them
-   (:func:`fit_blocks`), once per restart seed, and the kept rows are assigned and counted
-   (:func:`accumulate_stats`) before they are dropped;
-2. the model runs over the other rows, which are assigned and counted as they stream past.
+1. held (the usual case): the model runs over the fit sample only, a seeded uniform subset
+   of the rows, and the group's hidden states of those rows are kept; k-means is fitted on
+   them (:func:`~mixdiag.analysis.clusters.fit_blocks`), once per restart seed, and the kept
+   rows are assigned and counted (:func:`~mixdiag.analysis.clusters.accumulate_stats`)
+   before they are dropped; then the model runs over the other rows, which are assigned and
+   counted as they stream past;
+2. sketched, for a hidden state too wide to hold its fit sample (:mod:`.sketch`): three
+   passes, over the fit rows twice and over every row once.
 
 The counts are exact per-cluster statistics, from which :func:`summarize` gives η²: SSI
 and SST always count all N samples, never only the fit sample. Nothing held grows with N

@@ -18,8 +18,9 @@ Under ``torchrun`` every pass is shared among the processes and rank 0 fits (see
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -66,16 +67,16 @@ class Passes:
     workers: int = 1
     null: int = 0
 
-    def capture(self, group: Sequence[str], indices: np.ndarray) -> FeatureCapture:
-        return FeatureCapture(
+    @contextlib.contextmanager
+    def over(self, group: Sequence[str], indices: np.ndarray, what: str) -> Iterator[Iterator[dict]]:
+        """The hidden states ``group`` of the samples ``indices``, batch by batch (a
+        :class:`FeatureCapture`), reported as the phase ``what``."""
+        capture = FeatureCapture(
             self.model, self.x, self.transform, names=group, batch_size=self.batch_size, device=self.device,
             pooled=self.pooled, indices=indices, taps=self.taps,
         )
-
-    def stream(self, group: Sequence[str], indices: np.ndarray, what: str):
-        """``(capture, its batches with progress)``, for ``with capture: for batch in batches``."""
-        capture = self.capture(group, indices)
-        return capture, lambda batches: iterate(batches, f"η² {what}{self.part}", len(indices), size=rows_of)
+        with capture as batches:
+            yield iterate(batches, f"η² {what}{self.part}", len(indices), size=rows_of)
 
     def record(self, name: str, rows: np.ndarray, parts: Optional[dict]) -> None:
         """Put restart 0's labels of ``rows`` (collected batch by batch in ``parts``) into :attr:`labels`."""
@@ -95,10 +96,9 @@ def held_group(run: Passes, group: Sequence[str], fit_rows: np.ndarray, dims: di
     rest = np.setdiff1d(np.arange(n), fit_rows, assume_unique=True)
     my_fit, my_rest = share(len(fit_rows), run.batch_size, world), share(len(rest), run.batch_size, world)
     samples = {name: _buffer(len(fit_rows), dims[name]) for name in group}
-    capture, progress = run.stream(group, fit_rows[my_fit], "fit-sample pass")
-    with together(world), capture as batches:
+    with together(world), run.over(group, fit_rows[my_fit], "fit-sample pass") as batches:
         start = my_fit.start
-        for feats in progress(batches):
+        for feats in batches:
             for name in group:
                 samples[name][start : start + len(feats[name])] = _numpy(feats[name])
             start += len(feats[group[0]])
@@ -121,9 +121,8 @@ def held_group(run: Passes, group: Sequence[str], fit_rows: np.ndarray, dims: di
         stats = accumulate_stats(kept, clusters, device=run.device, labels_out=fit_labels)
         del samples, kept  # the fit samples are the bulk of the budget
         if my_rest.stop > my_rest.start:
-            capture, progress = run.stream(group, rest[my_rest], "streaming pass")
-            with capture as batches:
-                _merge(stats, accumulate_stats(progress(batches), clusters, device=run.device, labels_out=rest_labels))
+            with run.over(group, rest[my_rest], "streaming pass") as batches:
+                _merge(stats, accumulate_stats(batches, clusters, device=run.device, labels_out=rest_labels))
     for name in group:
         run.record(name, fit_rows[my_fit], fit_labels)
         run.record(name, rest[my_rest], rest_labels)
@@ -156,9 +155,8 @@ def sketched_group(run: Passes, group: Sequence[str], fit_rows: np.ndarray, dims
     everyone = np.arange(len(run.x))
     mine = everyone[share(len(everyone), run.batch_size, world)]
     parts = {} if run.labels is not None else None
-    capture, progress = run.stream(group, mine, "counting pass")
-    with together(world), capture as batches:
-        stats = accumulate_stats(progress(batches), clusters, device=run.device, labels_out=parts)
+    with together(world), run.over(group, mine, "counting pass") as batches:
+        stats = accumulate_stats(batches, clusters, device=run.device, labels_out=parts)
     for name in group:
         run.record(name, mine, parts)
     return stats, clusters, {}
@@ -171,10 +169,9 @@ def _sketch_pass(run: Passes, group, fit_rows, my_fit: slice, sketches: dict, fi
     sketched = {name: _buffer(m, SKETCH_DIM) for name in group}
     sums = {name: np.zeros(len(first[name])) for name in group}
     offsets = {name: torch.from_numpy(first[name]).float() for name in group}
-    capture, progress = run.stream(group, fit_rows[my_fit], "sketching pass")
-    with together(run.world), capture as batches:
+    with together(run.world), run.over(group, fit_rows[my_fit], "sketching pass") as batches:
         start = my_fit.start
-        for feats in progress(batches):
+        for feats in batches:
             with one_thread():
                 for name in group:
                     rows = feats[name].cpu() - offsets[name]
@@ -199,10 +196,9 @@ def _choose_in_full(run: Passes, group, fit_rows, my_fit: slice, fits: dict, mea
     # float32 sums of shifted rows: the candidates' SSIs they give differ in the 6th digit at worst.
     sums = {name: [np.zeros((lab.shape[1], k, len(means[name])), dtype=np.float32) for lab in labels[name]] for name in group}
     total = {name: np.zeros(1) for name in group}
-    capture, progress = run.stream(group, fit_rows[my_fit], "candidate pass")
-    with together(world), capture as batches:
+    with together(world), run.over(group, fit_rows[my_fit], "candidate pass") as batches:
         start = my_fit.start
-        for feats in progress(batches):
+        for feats in batches:
             with one_thread():
                 for name in group:
                     rows = feats[name].cpu() - shifts[name]
@@ -222,8 +218,8 @@ def _choose_in_full(run: Passes, group, fit_rows, my_fit: slice, fits: dict, mea
             sum_across(acc, world, run.device)
             counts = [np.maximum(np.bincount(lab[:, t].numpy(), minlength=k), 1).astype(np.float64) for t in range(lab.shape[1])]
             # One candidate's float64 sums at a time: all of them at once would double their memory.
-            ssi = np.array([total[name][0] - float(((acc[t].astype(np.float64) ** 2).sum(axis=1) / counts[t]).sum()) for t in range(len(acc))])
-            ssi = np.maximum(ssi, 0.0)
+            between = [float(((acc[t].astype(np.float64) ** 2).sum(axis=1) / counts[t]).sum()) for t in range(len(acc))]
+            ssi = np.maximum(total[name][0] - np.array(between), 0.0)
             best = int(np.argmin(ssi))
             centroids.append(acc[best].astype(np.float64) / counts[best][:, None] + correction)
             ssis.append(np.sort(ssi))

@@ -88,7 +88,7 @@ class ClusterStats:
         labels = labels.reshape(-1).to(shifted.device, torch.int64)
         if len(shifted) != len(labels):
             raise ValueError(f"{len(shifted)} rows but {len(labels)} labels")
-        norms = (shifted * shifted).sum(dim=1)
+        norms = torch.linalg.vecdot(shifted, shifted)  # no (B, D) temporary
         # A NaN or infinity anywhere in a row makes its squared norm non-finite: one check per
         # row instead of a pass over every feature.
         if not bool(torch.isfinite(norms).all()):

@@ -99,3 +99,13 @@ def test_timm_stages_come_from_its_feature_info():
     model = seeded(lambda: timm.create_model("resnet18", pretrained=False, num_classes=3), 0)
     x, _ = batch(3, 32)
     assert mixing_points(model, example=x[:1]) == ("input", "layer1", "layer2", "layer3", "layer4")
+
+
+def test_blocks_of_one_parent_are_each_a_mixing_point():
+    tv, timm = require("torchvision"), require("timm")
+    x = torch.zeros(1, 3, 32, 32)
+    mobilenet = seeded(lambda: tv.models.mobilenet_v2(num_classes=3), 0)
+    assert mixing_points(mobilenet, example=x) == ("input", *find_blocks(mobilenet, x))
+    vit = seeded(lambda: timm.create_model("test_vit", pretrained=False, num_classes=3), 0)
+    example = torch.zeros(1, *vit.pretrained_cfg["input_size"])
+    assert mixing_points(vit, example=example) == ("input", *(f"blocks.{i}" for i in range(len(vit.blocks))))

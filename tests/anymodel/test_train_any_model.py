@@ -3,6 +3,7 @@ through forward hooks; the checkpoint rebuilds the network for `mixdiag.load` an
 
 import json
 import math
+import sys
 
 import pandas as pd
 import pytest
@@ -139,3 +140,12 @@ def test_eta2_of_a_torchvision_run(data, tmp_path):
     assert table["model"] == "torchvision:resnet18"
     modules = list(pd.read_csv(tmp_path / "eta2" / "eta2.csv")["module"])
     assert modules == [f"layer{s}.{b}" for s in range(1, 5) for b in range(2)] + ["output"]
+
+
+@pytest.mark.parametrize("spec, extra", [("timm:resnet18", "timm"), ("torchvision:resnet18", "vision")])
+def test_a_missing_extra_is_one_line_naming_it(monkeypatch, tmp_path, spec, extra):
+    monkeypatch.setitem(sys.modules, spec.partition(":")[0], None)  # import fails as if not installed
+    outcome = invoke("train", "--model", spec, "--dataset", "digits", "--epochs", "1", "--device", "cpu", "--out", tmp_path / "run")
+    assert outcome.code == 1
+    assert f'pip install -e ".[{extra}]"' in error_line(outcome)
+    assert not (tmp_path / "run").exists()

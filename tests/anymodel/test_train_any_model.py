@@ -149,3 +149,13 @@ def test_a_missing_extra_is_one_line_naming_it(monkeypatch, tmp_path, spec, extr
     assert outcome.code == 1
     assert f'pip install -e ".[{extra}]"' in error_line(outcome)
     assert not (tmp_path / "run").exists()
+
+
+def test_conflict_of_a_multilabel_torchvision_run(tmp_path):
+    require("torchvision")
+    run = mixdiag.train(out=tmp_path / "run", model="torchvision:resnet18", method="manifold", dataset="synthetic-multilabel",
+                        dataset_options={"n_train": 96, "n_test": 48}, epochs=1, batch_size=32, device="cpu", quiet=True)
+    done = run_cli("conflict", "--ckpt", run, "--out", tmp_path / "conflict", "--device", "cpu", "-q")
+    assert done.code == 0, done.stderr
+    table = pd.read_csv(tmp_path / "conflict" / "conflict.csv")
+    assert {f"layer{s}.{b}" for s in range(1, 5) for b in range(2)} <= set(table["module"])

@@ -8,7 +8,7 @@ Every network mixdiag analyses, its own :class:`~mixdiag.models.MixableNet` or a
 * from names or patterns the caller gives (``blocks=["layer1.0", "layer2.*"]``);
 * or, for any other module, by :func:`~mixdiag.models.find_blocks.find_blocks`.
 
-Capture (and, later, mixing at hidden states) read only this record.
+Capture reads only this record, and training mixes at its ``mixing_points`` (:mod:`mixdiag.models.mixable`).
 
 Patterns are shell-style (:mod:`fnmatch`) and matched one dot-separated segment at a time:
 ``layer2.*`` is every direct child of ``layer2`` (``layer2.0``, ``layer2.1``), not

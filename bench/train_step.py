@@ -10,7 +10,13 @@ alike.
 Goals (issue 2): mixup ≤ 1.05, manifold ≤ 1.10, flow and flow-consistency ≤ 1.1 × their
 pass count.
 
-    python bench/train_step.py [--model preact-resnet32] [--batch-size 128] [--size 28] [--rounds 30]
+A second table (``--external``, default ``torchvision:resnet18`` when torchvision is
+installed; ``none`` to skip) times the same methods on a network mixdiag did not write,
+mixed through forward hooks (:mod:`mixdiag.models.mixable`), each again relative to ERM on
+that network in the same rounds. There Flow-Mixup cannot share the prefix up to a mixing
+point: each point costs a full forward pass (issue 13; docs/your_own_model.md).
+
+    python bench/train_step.py [--model preact-resnet32] [--batch-size 128] [--size 28] [--rounds 30] [--external SPEC]
 """
 
 from __future__ import annotations
@@ -47,6 +53,59 @@ def flops_of(step) -> float:
     return float(counter.get_total_flops())
 
 
+def timed(steps: dict, rounds: int) -> dict:
+    """Wall times of every step, ``rounds`` times round-robin: ``{name: [seconds, ...]}``."""
+    times = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            t0 = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def table(title: str, build, methods, x, targets, rounds: int, goals: bool) -> None:
+    """Time and count every method on a fresh ``build()`` each, and print one row per method relative to ERM."""
+    steps, flops = {}, {}
+    for name in methods:
+        steps[name] = make_step(build(), create_method(name), x, targets, MixRandom(0))
+        flops[name] = flops_of(steps[name])
+        steps[name]()  # warm-up
+    times = timed(steps, rounds)
+    # The ratio within each round, then its median: a slow stretch of a shared machine hits
+    # a method and the ERM step next to it alike, and drops out of their ratio.
+    ratios = {name: statistics.median(t / e for t, e in zip(times[name], times["erm"])) for name in methods}
+    print(f"{title}; ERM step {statistics.median(times['erm']) * 1e3:.1f} ms")
+    print(f"{'method':<18}{'time/ERM':>10}{'passes/ERM':>12}{'time/passes':>13}" + ("  goal" if goals else ""))
+    for name in methods:
+        t_ratio, f_ratio = ratios[name], flops[name] / flops["erm"]
+        row = f"{name:<18}{t_ratio:>10.3f}{f_ratio:>12.3f}{t_ratio / f_ratio:>13.3f}"
+        if goals and name != "erm":
+            goal, ok = (f"time/ERM <= {GOALS[name]:.2f}", t_ratio <= GOALS[name]) if name in GOALS else \
+                ("time/passes <= 1.10", t_ratio / f_ratio <= 1.10)
+            row += f"  {goal}  {'met' if ok else 'MISSED'}"
+        print(row)
+
+
+def external_net(spec: str, channels: int, size: int):
+    """``() -> HookedNet`` of ``spec`` at its found mixing points, or None when its package is missing."""
+    from mixdiag.errors import MixdiagError
+    from mixdiag.models.external import build_model
+    from mixdiag.models.mixable import as_mixable, mixing_points
+
+    try:
+        build_model(spec, num_classes=10, in_channels=channels)
+    except MixdiagError as exc:
+        print(f"{spec}: skipped ({exc})")
+        return None
+
+    def build():
+        net = build_model(spec, num_classes=10, in_channels=channels)
+        return as_mixable(net, mixing_points(net, example=torch.zeros(1, channels, size, size)))
+
+    return build
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="preact-resnet32")
@@ -54,41 +113,25 @@ def main():
     parser.add_argument("--size", type=int, default=28, help="input height and width (28: Fashion-MNIST)")
     parser.add_argument("--channels", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--external", default="torchvision:resnet18", help="a network mixed through hooks, or none")
     args = parser.parse_args()
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(args.batch_size, args.channels, args.size, args.size, generator=g)
     targets = as_targets(torch.randint(0, 10, (args.batch_size,), generator=g), 10)
     methods = list_methods()
-    steps, flops = {}, {}
-    for name in methods:
-        model = create_model(args.model, in_channels=args.channels, num_classes=10, input_size=(args.size, args.size))
-        steps[name] = make_step(model, create_method(name), x, targets, MixRandom(0))
-        flops[name] = flops_of(steps[name])
-        steps[name]()  # warm-up
-    times = {name: [] for name in methods}
-    for _ in range(args.rounds):
-        for name in methods:
-            t0 = time.perf_counter()
-            steps[name]()
-            times[name].append(time.perf_counter() - t0)
+    shape = (f"batch {args.batch_size}x{args.channels}x{args.size}x{args.size}, {args.rounds} rounds, "
+             f"torch threads {torch.get_num_threads()}")
 
-    base_t, base_f = statistics.median(times["erm"]), flops["erm"]
-    # The ratio within each round, then its median: a slow stretch of a shared machine hits
-    # a method and the ERM step next to it alike, and drops out of their ratio.
-    ratios = {name: statistics.median(t / e for t, e in zip(times[name], times["erm"])) for name in methods}
-    print(f"model {args.model}, batch {args.batch_size}x{args.channels}x{args.size}x{args.size}, "
-          f"{args.rounds} rounds, torch threads {torch.get_num_threads()}; ERM step {base_t * 1e3:.1f} ms")
-    print(f"{'method':<18}{'time/ERM':>10}{'passes/ERM':>12}{'time/passes':>13}  goal")
-    for name in methods:
-        t_ratio, f_ratio = ratios[name], flops[name] / base_f
-        if name in GOALS:
-            goal, ok = f"time/ERM <= {GOALS[name]:.2f}", t_ratio <= GOALS[name]
-        elif name == "erm":
-            goal, ok = "-", True
-        else:
-            goal, ok = "time/passes <= 1.10", t_ratio / f_ratio <= 1.10
-        print(f"{name:<18}{t_ratio:>10.3f}{f_ratio:>12.3f}{t_ratio / f_ratio:>13.3f}  {goal}{'' if name == 'erm' else ('  met' if ok else '  MISSED')}")
+    def own():
+        return create_model(args.model, in_channels=args.channels, num_classes=10, input_size=(args.size, args.size))
+
+    table(f"model {args.model} (split forwards), {shape}", own, methods, x, targets, args.rounds, goals=True)
+    build = None if args.external == "none" else external_net(args.external, args.channels, args.size)
+    if build is not None:
+        print()
+        points = ", ".join(build().mixing_points)
+        table(f"model {args.external} (forward hooks at {points}), {shape}", build, methods, x, targets, args.rounds, goals=False)
 
 
 if __name__ == "__main__":

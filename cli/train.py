@@ -20,11 +20,19 @@ _D = TrainConfig()
 @click.option("--dataset-option", "dataset_options", multiple=True, metavar="KEY=VALUE", help="Loader option, repeatable (e.g. rho=0.9).")
 @click.option("--val-fraction", type=float, default=_D.val_fraction, show_default=True,
               help="Training share held out (seeded, stratified) to pick best.pt if the dataset has no validation split; 0: none.")
-@click.option("--model", default=_D.model, show_default=True, help="Model name (see `mixdiag list models`); auto: PreAct-ResNet-32 (1-D for signals).")
+@click.option("--model", default=_D.model, show_default=True,
+              help="Model name (see `mixdiag list models`); auto: PreAct-ResNet-32 (1-D for signals); or any network: "
+                   "torchvision:<name>, timm:<name>, module:function or path/to/file.py:function (docs/your_own_model.md).")
+@click.option("--init", type=click.Path(dir_okay=False), default=None,
+              help="State dict the model starts from (torch.save(model.state_dict(), PATH); loaded with weights_only=True).")
+@click.option("--init-strict", type=bool, default=_D.init_strict, show_default=True,
+              help="With --init: every key must match; false loads the keys that match and prints the others as a warning.")
 @click.option("--method", default=_D.method, show_default=True, help="Mixing method: erm, mixup, manifold, flow, flow-consistency.")
 @click.option("--alpha", type=float, default=None, help="λ ~ Beta(α, α). Default: the method's (1.0; 2.0 for manifold).")
 @click.option("--per-sample-lambda", is_flag=True, default=False, help="Draw one λ per sample instead of one per batch.")
-@click.option("--mix-points", default=None, metavar="P1,P2", help="Mixing points (names or indices): manifold's eligible set, flow's constrained set.")
+@click.option("--mix-points", default=None, metavar="P1,P2",
+              help="Mixing points (names or indices): manifold's eligible set, flow's constrained set; "
+                   "for a --model SPEC network, module names that become its mixing points (default: input and each stage's output).")
 @click.option("--weights", default=None, metavar="W1,W2", help="flow: one loss weight per mixing point (default equal).")
 @click.option("--beta", type=float, default=None, help="flow: weight of the clean loss (default 0).")
 @click.option("--gamma", type=float, default=None, help="flow-consistency: weight of the hidden-state penalty (default 1).")

@@ -6,6 +6,10 @@ an explicit :class:`MixRandom`, and :meth:`MixingMethod.loss_with` computes the 
 given parameters. Splitting the two is what lets tests hold λ and the pairing fixed and
 compare methods exactly.
 
+Methods run the model only through the mixable interface of :mod:`mixdiag.models.mixable`
+(``forward_points``, ``forward_mixed``, ``forward_each_mixed``, ``mixing_points``): a
+MixableNet's split forwards, or any network's forward hooks.
+
 Targets are always a float matrix ``(B, C)``: one-hot rows for single-label data, 0/1
 rows for multi-label data. Mixing them is then the same operation as mixing inputs.
 """

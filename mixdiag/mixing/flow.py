@@ -9,7 +9,9 @@ training condition changes from one iteration to the next (Manifold Mixup's
     loss = Σ_k w_k L_k / Σ_k w_k  +  β · L(f(x), y)
 
 Equal weights and β = 0 by default. The clean pass keeps its graph, so gradients of
-every L_k reach the layers before point k through h_k.
+every L_k reach the layers before point k through h_k. On a network mixdiag did not write
+(hooks, :mod:`mixdiag.models.mixable`) the prefix cannot be shared: each L_k costs a full
+forward pass, with the same loss and gradients.
 """
 
 from __future__ import annotations
@@ -64,9 +66,9 @@ class FlowMixup(MixingMethod):
 
     def loss_with(self, model, x, targets, criterion, params) -> torch.Tensor:
         points, weights = self.point_weights(model)
-        states, clean_logits = model.forward_points(x, points, with_logits=self.beta > 0)
+        mixed_logits, clean_logits = model.forward_each_mixed(x, points, params.mix, with_clean=self.beta > 0)
         mixed_targets = params.mix(targets)
-        total = sum(w * criterion(model.forward_from(k, params.mix(states[k])), mixed_targets) for k, w in zip(points, weights))
+        total = sum(w * criterion(logits, mixed_targets) for logits, w in zip(mixed_logits, weights))
         loss = total / sum(weights)
         if self.beta > 0:
             loss = loss + self.beta * criterion(clean_logits, targets)

@@ -47,8 +47,7 @@ class ManifoldMixup(MixingMethod):
         return params
 
     def loss_with(self, model, x, targets, criterion, params) -> torch.Tensor:
-        h = model.forward_to(params.point, x)
-        return criterion(model.forward_from(params.point, params.mix(h)), params.mix(targets))
+        return criterion(model.forward_mixed(x, params.point, params.mix), params.mix(targets))
 
     def config(self) -> dict:
         return {**super().config(), "points": self.points}

@@ -8,6 +8,9 @@ feature capture read:
   of stage ``i``. Mixing at a point means: run the network up to it, mix, run the rest.
 * ``block_names``: qualified module names (as ``named_modules()`` gives them) of every
   residual block, in network order. Capture hooks exactly these.
+
+Its split forwards are the fast path of the mixable interface every mixing method uses
+(:mod:`mixdiag.models.mixable`; any other network goes through hooks there).
 """
 
 from __future__ import annotations
@@ -88,6 +91,17 @@ class MixableNet(nn.Module):
                 states[i + 1] = h
         logits = self.head(h) if with_logits else None
         return states, logits
+
+    def forward_mixed(self, x: torch.Tensor, point: str | int, mix) -> torch.Tensor:
+        """Logits when the hidden state ``h`` at ``point`` is replaced by ``mix(h)``."""
+        return self.forward_from(point, mix(self.forward_to(point, x)))
+
+    def forward_each_mixed(self, x: torch.Tensor, points: Iterable[str | int], mix, with_clean: bool = False):
+        """``([logits mixed at each of points], clean logits or None)``: one clean pass to the
+        last point, shared by all, then the rest of the network once per point."""
+        points = list(points)
+        states, clean = self.forward_points(x, points, with_logits=with_clean)
+        return [self.forward_from(k, mix(states[self.point_index(k)])) for k in points], clean
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_from(0, x)

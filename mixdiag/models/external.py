@@ -29,15 +29,21 @@ import importlib
 import importlib.util
 import inspect
 from pathlib import Path
+from typing import Optional
 
 import torch
 from torch import nn
 
 from ..errors import MixdiagError
 
-__all__ = ["build_model", "load_weights", "parse_spec"]
+__all__ = ["build_model", "is_spec", "load_init", "load_weights", "parse_spec"]
 
 _EXTRAS = {"torchvision": "vision", "timm": "timm"}
+
+
+def is_spec(name: str) -> bool:
+    """True for a spec of this module (``source:name``), False for a mixdiag registry name (``preact-resnet32``)."""
+    return ":" in name
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
@@ -161,6 +167,21 @@ def _state_dict(path: Path) -> dict:
     return state
 
 
+def _load(model: nn.Module, path: Path, strict: bool) -> list[str]:
+    """Load what matches; return the mismatches (``"missing keys: ..."``, ...), refusing any when ``strict``."""
+    state = _state_dict(path)
+    own = model.state_dict()
+    shapes = [k for k in state if k in own and own[k].shape != state[k].shape]
+    missing, unexpected = [k for k in own if k not in state], [k for k in state if k not in own]
+    parts = [f"{label}: {_keys(keys)}" for label, keys in
+             (("missing keys", missing), ("unexpected keys", unexpected), ("keys of another shape", shapes)) if keys]
+    if strict and parts:
+        raise MixdiagError(f"the weights in {path} do not match the model ({'; '.join(parts)}); build the model as it was trained "
+                           "(same spec, classes and channels) or pass --no-strict (strict=False) to load what matches")
+    model.load_state_dict({k: v for k, v in state.items() if k in own and k not in shapes}, strict=False)
+    return parts
+
+
 def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> nn.Module:
     """Load a state dict saved with ``torch.save(model.state_dict(), path)`` into ``model``.
 
@@ -179,15 +200,21 @@ def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> nn.
     Raises:
         MixdiagError: one line listing the missing, unexpected and mis-shaped keys.
     """
-    path = Path(path)
-    state = _state_dict(path)
-    own = model.state_dict()
-    shapes = [k for k in state if k in own and own[k].shape != state[k].shape]
-    missing, unexpected = [k for k in own if k not in state], [k for k in state if k not in own]
-    if strict and (missing or unexpected or shapes):
-        parts = [f"{label}: {_keys(keys)}" for label, keys in
-                 (("missing keys", missing), ("unexpected keys", unexpected), ("keys of another shape", shapes)) if keys]
-        raise MixdiagError(f"the weights in {path} do not match the model ({'; '.join(parts)}); build the model as it was trained "
-                           "(same spec, classes and channels) or pass --no-strict (strict=False) to load what matches")
-    model.load_state_dict({k: v for k, v in state.items() if k in own and k not in shapes}, strict=False)
+    _load(model, Path(path), strict)
     return model
+
+
+def load_init(model: nn.Module, path: str | Path, strict: bool = True) -> Optional[str]:
+    """:func:`load_weights` for ``mixdiag train --init``: the keys that did not match as one warning line.
+
+    Args:
+        model: the network as training builds it.
+        path: the state dict file.
+        strict: as for :func:`load_weights`; the mismatches are an error then.
+
+    Returns:
+        ``"warning: ..."`` naming the missing, unexpected and mis-shaped keys, or None when all matched.
+    """
+    parts = _load(model, Path(path), strict)
+    return f"warning: --init {path} loaded the keys that match the model and left the others as initialised ({'; '.join(parts)})" \
+        if parts else None

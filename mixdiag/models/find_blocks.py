@@ -17,6 +17,16 @@ submodule and keeps the modules that are residual blocks by this rule:
 
 MixableNets are not probed: their declared ``block_names`` are the answer.
 
+The stages (:func:`find_stages`), whose outputs are the mixing points of a network mixdiag
+did not write, follow from the blocks:
+
+1. a timm model's ``feature_info`` names them: its modules that hold a block or are one
+   (the stem, ``act1`` of a ResNet, holds none and is left out);
+2. otherwise each block's parent module is a stage, in the order of the blocks
+   (``layer1`` … ``layer4`` of a torchvision ResNet);
+3. when the blocks share a single parent, or sit at the top level (a ViT's encoder layers,
+   MobileNet's ``features``), every block is a stage of its own.
+
 Not covered: residual connections written inline in a parent's ``forward`` (no module marks
 them), blocks with other class names, and models whose forward pass needs more than one
 tensor. For these, name the blocks: ``blocks=["layer1.*", ...]`` in Python, ``--blocks``
@@ -34,7 +44,7 @@ from torch import nn
 from ..errors import MixdiagError
 from .hooks import first_tensor
 
-__all__ = ["call_order", "default_example", "find_blocks"]
+__all__ = ["call_order", "default_example", "find_blocks", "find_stages"]
 
 _SKIP_FLAGS = ("use_res_connect", "has_skip", "has_residual")
 _PROJECTIONS = ("downsample", "shortcut", "skip")
@@ -156,3 +166,33 @@ def find_blocks(model: nn.Module, example: Optional[torch.Tensor] = None) -> lis
     if not blocks:
         raise MixdiagError(f"found no residual block in {type(model).__name__} (see mixdiag.models.find_blocks for the rule); {_FIX}")
     return blocks
+
+
+def _holds_block(module: str, blocks: Sequence[str]) -> bool:
+    return any(b == module or b.startswith(module + ".") for b in blocks)
+
+
+def find_stages(model: nn.Module, blocks: Sequence[str]) -> list[str]:
+    """Qualified names of the stages of ``model`` whose blocks are ``blocks`` (module docstring: the rule).
+
+    Args:
+        model: any ``nn.Module``.
+        blocks: its blocks in forward order (:func:`find_blocks`).
+
+    Returns:
+        Module names in forward order, each once.
+
+    >>> import torchvision  # doctest: +SKIP
+    >>> m = torchvision.models.resnet18()  # doctest: +SKIP
+    >>> find_stages(m, find_blocks(m))  # doctest: +SKIP
+    ['layer1', 'layer2', 'layer3', 'layer4']
+    """
+    info = getattr(model, "feature_info", None)
+    declared = [f.get("module") for f in info] if isinstance(info, list) and all(isinstance(f, dict) for f in info) else []
+    named = [m for m in declared if m and _holds_block(m, blocks)]
+    if named:
+        return sorted(dict.fromkeys(named), key=lambda m: next(i for i, b in enumerate(blocks) if _holds_block(m, [b])))
+    parents = list(dict.fromkeys(b.rpartition(".")[0] for b in blocks))
+    if len(parents) < 2 or "" in parents:
+        return list(blocks)
+    return parents

@@ -8,7 +8,7 @@ Every network mixdiag analyses, its own :class:`~mixdiag.models.MixableNet` or a
 * from names or patterns the caller gives (``blocks=["layer1.0", "layer2.*"]``);
 * or, for any other module, by :func:`~mixdiag.models.find_blocks.find_blocks`.
 
-Capture (and, later, mixing at hidden states) read only this record.
+Capture reads only this record, and training mixes at its ``mixing_points`` (:mod:`mixdiag.models.mixable`).
 
 Patterns are shell-style (:mod:`fnmatch`) and matched one dot-separated segment at a time:
 ``layer2.*`` is every direct child of ``layer2`` (``layer2.0``, ``layer2.1``), not
@@ -45,7 +45,8 @@ class Taps:
         blocks: qualified module names (as ``named_modules()`` gives them) of the hidden
             states, in the order the forward pass runs them.
         mixing_points: ``"input"`` then the points a hidden state can be mixed at: a
-            MixableNet's stage outputs, else the blocks.
+            MixableNet's stage outputs, else the outputs of the stages the blocks form
+            (:func:`~mixdiag.models.find_blocks.find_stages`).
         output: the pseudo-name of the model output (``"output"``, or ``"<output>"`` when a
             submodule has that name).
         channels_last: blocks whose output carries channels on the last axis (tokens
@@ -139,7 +140,7 @@ def describe(model: nn.Module, blocks: Optional[Sequence[str]] = None, example: 
     >>> describe(create_model("preact-resnet20", in_channels=1, num_classes=10, input_size=(8, 8))).blocks[:2]
     ('layer1.0', 'layer1.1')
     """
-    from .find_blocks import call_order, find_blocks
+    from .find_blocks import call_order, find_blocks, find_stages
 
     declared = getattr(model, "block_names", None)
     output = output_name(model)
@@ -154,6 +155,6 @@ def describe(model: nn.Module, blocks: Optional[Sequence[str]] = None, example: 
         order, source = list(declared), "declared"
     else:
         order, source = find_blocks(model, example), "found"
-    points = tuple(getattr(model, "mixing_points", ())) or ("input", *order)
+    points = tuple(getattr(model, "mixing_points", ())) or ("input", *find_stages(model, order))
     last = frozenset(n for n in order if _emits_channels_last(model.get_submodule(n)))
     return Taps(tuple(order), points, output, last, source)

@@ -9,6 +9,7 @@ from ..data import apply_corruption, hold_out_validation, load_dataset
 from ..data._base import Dataset, takes_run_val_fraction
 from ..errors import MixdiagError
 from ..models import create_model, default_model
+from ..models import external
 from .config import TrainConfig
 
 
@@ -46,8 +47,15 @@ def build_dataset(config: TrainConfig) -> Dataset:
 
 
 def model_spec(config: TrainConfig, ds: Dataset) -> tuple[str, dict]:
-    """The registry name and constructor arguments of the run's model."""
+    """The registry name (or external spec) and constructor arguments of the run's model.
+
+    A spec (``torchvision:resnet18``, ``timm:<name>``, ``module:function``) is built by
+    :func:`mixdiag.models.external.build_model` for the data's classes and channels; its
+    mixing points are added by :func:`with_mix_points` once the model is built.
+    """
     name = default_model(ds.ndim) if config.model == "auto" else config.model
+    if external.is_spec(name):
+        return name, {"num_classes": ds.num_classes, "in_channels": ds.in_channels}
     kwargs = {"in_channels": ds.in_channels, "num_classes": ds.num_classes, "input_size": list(ds.input_shape[1:])}
     return name, kwargs
 
@@ -56,4 +64,21 @@ def build_model(name: str, kwargs: dict, seed: int) -> torch.nn.Module:
     """Create the model with weights initialised from ``seed``, leaving global RNG state untouched."""
     with torch.random.fork_rng(devices=[]):
         torch.default_generator.manual_seed(derive_seed(seed, INIT))
+        if external.is_spec(name):
+            return external.build_model(name, num_classes=kwargs["num_classes"], in_channels=kwargs["in_channels"])
         return create_model(name, **kwargs)
+
+
+def with_mix_points(name: str, kwargs: dict, model: torch.nn.Module, config: TrainConfig, ds: Dataset) -> dict:
+    """``kwargs`` with the mixing points of an external model (``mix_points``), as the checkpoint records them.
+
+    The points are the module names ``--mix-points`` gives, else found (the input and the
+    output of every stage, :func:`mixdiag.models.mixable.mixing_points`) with a probe pass on
+    the first training sample. A registry model mixes at its own declared points: unchanged.
+    """
+    if not external.is_spec(name):
+        return kwargs
+    from ..models.mixable import mixing_points
+
+    example = ds.normalize(ds.x_train[:1])
+    return {**kwargs, "mix_points": list(mixing_points(model, config.method_options.get("points"), example))}

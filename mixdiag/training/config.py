@@ -26,7 +26,11 @@ class TrainConfig:
             validation split of their own; chestmnist, chestxray14, ptbxl and ecg-tianchi
             keep theirs, and imagefolder and multilabel-csv take it as their loader's
             ``val_fraction`` (they hold the split out of their mapped cache themselves).
-        model: registry name, or ``"auto"`` (PreAct-ResNet-32, or its 1-D twin for signals).
+        model: registry name, ``"auto"`` (PreAct-ResNet-32, or its 1-D twin for signals), or a
+            network mixdiag did not write: ``torchvision:<name>``, ``timm:<name>`` or
+            ``module:function`` (:mod:`mixdiag.models.external`), mixed through forward hooks.
+        init: a state dict the model starts from (``weights_only=True``); None: random init.
+        init_strict: every key of ``init`` must match; False loads what matches and warns.
         method: mixing method name (``erm``, ``mixup``, ``manifold``, ``flow``, ``flow-consistency``).
         method_options: method options (``alpha``, ``per_sample``, ``points``, ``weights``,
             ``beta``, ``gamma``); missing ones take the method's defaults.
@@ -52,6 +56,8 @@ class TrainConfig:
     dataset_options: dict = field(default_factory=dict)
     val_fraction: float = 0.1
     model: str = "auto"
+    init: Optional[str] = None
+    init_strict: bool = True
     method: str = "erm"
     method_options: dict = field(default_factory=dict)
     epochs: int = 30

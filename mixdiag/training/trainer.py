@@ -51,7 +51,9 @@ from ..data.augment import augment_batch
 from ..distributed import World
 from ..errors import CheckpointError, MixdiagError
 from ..mixing import MixRandom, as_targets, create_method, criterion_for
-from .build import AUGMENT, MIXING, PROBE, SHUFFLE, build_dataset, build_model, derive_seed, model_spec
+from ..models.external import load_init
+from ..models.mixable import as_mixable
+from .build import AUGMENT, MIXING, PROBE, SHUFFLE, build_dataset, build_model, derive_seed, model_spec, with_mix_points
 from .checkpoint import check_validation, load_checkpoint, restore_weights, save_checkpoint
 from .config import TrainConfig
 from .metrics import evaluate_epoch, headline
@@ -151,15 +153,12 @@ def train(
     _check_world(config, world, device)
     ds = build_dataset(config)
     method = create_method(config.method, **config.method_options)
-    model_name, model_kwargs = model_spec(config, ds)
-    model = build_model(model_name, model_kwargs, config.seed).to(device)
-    if device.type == "cuda" and ds.ndim == 2:
-        model = model.to(memory_format=torch.channels_last)
-    if config.sync_bn and world.size > 1:
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    model_name, model_kwargs, model = _build_model(config, ds, device, world, init=state is None)
+    # What the mixing methods run: the model itself, or a model mixdiag did not write behind forward hooks.
+    net = as_mixable(model, model_kwargs.get("mix_points"))
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     criterion = criterion_for(ds.multilabel)
-    _preflight(model, method, ds, criterion, device)
+    _preflight(net, method, ds, criterion, device)
 
     run = _Run(config, model_name, model_kwargs, ds.info.get("validation"), _selected_on(ds), world)
     done = _Progress()
@@ -190,14 +189,14 @@ def train(
         # A new DDP every epoch: after its first step DDP regroups the gradients it sums in one
         # collective, which with more than 2 processes changes the order gloo adds them in;
         # starting each epoch from the same grouping, a resumed run adds as the uninterrupted one.
-        loss_of = _loss_module(model, method, criterion, world, device)
+        loss_of = _loss_module(net, method, criterion, world, device)
         train_loss = _train_epoch(loss_of, model, ds, x_train, y_train, optimizer, config, epoch, device, world, show)
         # DDP hands rank 0's buffers (BatchNorm statistics) to the others before each step;
         # once more now, and every process holds the weights rank 0 evaluates and saves.
         distributed.broadcast_tensors(model.buffers())
         _check_finite_weights(model, epoch)
         record = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "train_loss": train_loss}
-        record.update(evaluate_epoch(model, ds, device, world=world))
+        record.update(evaluate_epoch(net, ds, device, world=world))
         record["epoch_seconds"] = time.perf_counter() - epoch_started
         tracked = tracker is not None and ((epoch + 1) % config.track_eta2 == 0 or epoch + 1 == config.epochs)
         with quiet_phases(quiet):  # the tracked η²'s own phase lines
@@ -214,6 +213,26 @@ def train(
         board.close()
     log.summary(done.history, config.epochs - first, time.perf_counter() - started, _output_paths(out, tracker, board))
     return out
+
+
+def _build_model(config: TrainConfig, ds, device: torch.device, world: World, init: bool) -> tuple[str, dict, nn.Module]:
+    """The run's model on ``device``: its name, its arguments (with an external model's mixing points) and the module.
+
+    ``init``: load ``config.init`` (a resumed run takes its weights from its checkpoint instead).
+    """
+    model_name, model_kwargs = model_spec(config, ds)
+    model = build_model(model_name, model_kwargs, config.seed)
+    model_kwargs = with_mix_points(model_name, model_kwargs, model, config, ds)
+    if init and config.init is not None:
+        warning = load_init(model, config.init, config.init_strict)
+        if warning and world.is_main:
+            print(warning, file=sys.stderr)
+    model = model.to(device)
+    if device.type == "cuda" and ds.ndim == 2:
+        model = model.to(memory_format=torch.channels_last)
+    if config.sync_bn and world.size > 1:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return model_name, model_kwargs, model
 
 
 @dataclass(frozen=True)
@@ -323,8 +342,8 @@ def _check_world(config: TrainConfig, world: World, device: torch.device) -> Non
 class _Loss(nn.Module):
     """A training step's loss as one module call.
 
-    Mixing methods run the model through ``forward_to``, ``forward_from`` and
-    ``forward_points``, which DistributedDataParallel does not see; as the forward of this
+    Mixing methods run the model through the mixable interface (``forward_points``,
+    ``forward_mixed``, ...; :mod:`mixdiag.models.mixable`), which DistributedDataParallel does not see; as the forward of this
     module, the whole loss is one DDP forward, so DDP syncs buffers before it and averages
     every gradient its backward produces.
     """

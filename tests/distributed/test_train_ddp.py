@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from extras import require
 from run_checks import assert_identical, without_times
 
 from mixdiag import CheckpointError, train
@@ -218,3 +219,16 @@ def test_shares_split_each_global_batch_evenly(n, batch_size):
         left_out = n - sum(len(b) for s in shares for b in s)
         last = n % batch_size
         assert left_out == (last if last // size < 2 else last % size)
+
+
+def test_a_torchvision_network_trains_through_hooks_on_two_processes(tmp_path):
+    """DDP sees the hooked network's loss as one forward (every parameter used), as it does a MixableNet's."""
+    require("torchvision")
+    out = tmp_path / "tv"
+    Launch(tmp_path, "tv", torchrun(2, "--no-python", MIXDIAG, "train", "--model", "torchvision:resnet18", "--dataset",
+                                    "synthetic-multilabel", "--dataset-option", "n_train=64", "--dataset-option", "n_test=32",
+                                    "--method", "flow", "--epochs", "1", "--batch-size", "16", "--device", "cpu", "--out", out)).wait()
+    state = load_checkpoint(out / "checkpoints" / "last.pt")
+    assert state["world_size"] == 2
+    assert state["model_kwargs"]["mix_points"] == ["input", "layer1", "layer2", "layer3", "layer4"]
+    assert math.isfinite(state["history"][0]["train_loss"])

@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 import torch
 from cli_support import ENV, MIXDIAG, run_cli, snapshot
+from extras import require
+from layout_fixtures import write_imagefolder
 from run_checks import assert_identical, without_times
 
 from mixdiag import CheckpointError, train
@@ -106,6 +108,30 @@ def test_run_killed_four_times_resumes_to_the_uninterrupted_result(tmp_path):
     finally:
         _, err = uninterrupted.communicate(timeout=600)
     assert uninterrupted.returncode == 0, err
+    assert_same_run(out, reference)
+
+
+def any_model_args(data: Path) -> list:
+    """A torchvision network mixdiag did not write, mixed through forward hooks, on an image folder."""
+    return ["--model", "torchvision:resnet18", "--dataset", "imagefolder", "--data-dir", data / "images",
+            "--dataset-option", "image_size=16", "--dataset-option", f"cache_dir={data / 'cache'}", "--val-fraction", "0.25",
+            "--method", "flow", "--epochs", "2", "--batch-size", "4", "--corrupt-rate", "0.2", "--track-eta2", "1",
+            "--track-probe-size", "8", "--track-k", "2", "--seed", "3", "--device", "cpu"]
+
+
+def test_torchvision_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(tmp_path):
+    require("torchvision")
+    write_imagefolder(tmp_path / "images", per_class=8)
+    args = [str(a) for a in any_model_args(tmp_path)]
+    reference, out = tmp_path / "reference", tmp_path / "run"
+    done = run_cli("train", *args, "--out", reference)
+    assert done.code == 0, done.stderr
+    # 12 training images (of 24: a test and a validation split are drawn) in batches of 4: three steps an epoch,
+    # so step 5 is epoch 2's second.
+    kill_at("step:5", out, *args)
+    assert left_behind(out) == (1, [1])
+    resumed = run_cli("train", "--out", out, "--resume")
+    assert resumed.code == 0, resumed.stderr
     assert_same_run(out, reference)
 
 

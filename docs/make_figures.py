@@ -26,6 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import mixdiag  # noqa: E402
+from mixdiag.analysis.compare import delta_eta2  # noqa: E402
 from mixdiag.plots import plot_compare, plot_delta  # noqa: E402
 
 METHODS = ("erm", "mixup", "flow")
@@ -45,18 +46,22 @@ def make_eta2_figure(runs: Path, out: Path, *, epochs: int, seeds: Sequence[int]
     cmp = mixdiag.compare(run_dirs, baseline="erm", k=K, limit=limit, seed=CLUSTER_SEED, null=NULL_DRAWS)
     accuracy = {d.name: pd.read_json(d / "metrics.jsonl", lines=True)["test_accuracy"].iloc[-1] for d in run_dirs}
     curves = cmp.curves.assign(test_accuracy=cmp.curves["run"].map(accuracy))
+    draw(curves, out, epochs=epochs, seeds=len(seeds))
+    return curves
 
+
+def draw(curves: pd.DataFrame, out: Path, *, epochs: int, seeds: int) -> None:
+    """Write ``eta2_digits.png`` and ``eta2_digits.csv`` from the curves (``--redraw`` reads them back)."""
     n = int(curves["n"].iloc[0])
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8), layout="constrained")
     plot_compare(curves, ax=axes[0], title=f"Per-block η² (k-means, k={K}) of {n} digits training images")
-    plot_delta(cmp.delta, ax=axes[1], title="Δη² per block against ERM (mean of the ERM seeds)")
-    model_name = mixdiag.load(run_dirs[0] / "checkpoints" / "last.pt", with_data=False).model_name
-    fig.suptitle(f"{model_name} on scikit-learn digits, {epochs} epoch{'s' * (epochs > 1)}, {len(seeds)} seed{'s' * (len(seeds) > 1)} per method")
+    plot_delta(delta_eta2(curves, "erm"), ax=axes[1], title="Δη² per block against ERM (mean of the ERM seeds)")
+    model_name = curves["model"].iloc[0]
+    fig.suptitle(f"{model_name} on scikit-learn digits, {epochs} epoch{'s' * (epochs > 1)}, {seeds} seed{'s' * (seeds > 1)} per method")
     out.mkdir(parents=True, exist_ok=True)
     fig.savefig(out / "eta2_digits.png", dpi=150)
     plt.close(fig)
     curves.to_csv(out / "eta2_digits.csv", index=False)
-    return curves
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
@@ -67,8 +72,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--limit", type=int, default=None, help="measure only the first N training images (default: all)")
     parser.add_argument("--runs", type=Path, default=Path("runs/figures"), help="where the training runs go")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "figures", help="where the PNG and CSV go")
+    parser.add_argument("--redraw", action="store_true", help="only redraw the PNG from the CSV in --out (no training, no measuring)")
     args = parser.parse_args(argv)
-    curves = make_eta2_figure(args.runs, args.out, epochs=args.epochs, seeds=args.seeds, model=args.model, limit=args.limit)
+    if args.redraw:
+        curves = pd.read_csv(args.out / "eta2_digits.csv")
+        draw(curves, args.out, epochs=int(curves["epochs"].iloc[0]), seeds=int(curves.groupby("method")["run"].nunique().max()))
+    else:
+        curves = make_eta2_figure(args.runs, args.out, epochs=args.epochs, seeds=args.seeds, model=args.model, limit=args.limit)
 
     stage = curves["module"].map(lambda m: "logits" if m == "output" else m.split(".")[0])
     per_run = curves.assign(stage=stage).groupby(["method", "run", "stage"], sort=False)["eta2"].mean()

@@ -7,6 +7,8 @@ calls ``plt.show()``.
 
 from __future__ import annotations
 
+import textwrap
+
 from typing import Optional
 
 import matplotlib.pyplot as plt
@@ -180,6 +182,10 @@ def shared_settings_caption(df: pd.DataFrame) -> str:
 
 def _titled(ax, title: str, df: pd.DataFrame, caption: Optional[str] = None) -> None:
     caption = shared_settings_caption(df) if caption is None else caption
+    # Wrapped to the axes' width (about 7 points a character at 8 pt), so that the captions of
+    # two axes side by side do not run into each other.
+    width = max(30, int(ax.get_position().width * ax.figure.get_figwidth() * 72 / 5))
+    caption = textwrap.fill(caption, width) if caption else caption
     ax.set_title(f"{title}\n{caption}" if caption else title, fontsize=10)
 
 

@@ -109,14 +109,14 @@ def _sketch_bytes(dims: Sequence[int], m: int, k: int, restarts: int, batch_size
     state its sketched fit sample, four full-width float64 vectors (sums, means, offset,
     shift), one captured batch, and the larger of the candidates' float32 sums (pass B) and
     the centroids and counts (pass C); plus the largest transient of one of them (its
-    shifted and signed copies of a batch with one candidate's float64 sums, or the fit on
-    its sketch)."""
+    shifted and signed copies of a batch with two float64 copies of one candidate's sums,
+    or the fit on its sketch)."""
     held = sum(
         _CAPTURE_BYTES * m * SKETCH_DIM + 32 * d + _CAPTURE_BYTES * batch_size * d
         + max(_CAPTURE_BYTES * COMPARED * restarts * k * d, _CENTROID_BYTES * restarts * k * d)
         for d in dims
     )
-    return held + max(max(8 * batch_size * d + 8 * k * d, fit_bytes(m, SKETCH_DIM, k)) for d in dims)
+    return held + max(max(8 * batch_size * d + 16 * k * d, fit_bytes(m, SKETCH_DIM, k)) for d in dims)
 
 
 def _plan(dims: dict[str, int], want: int, sample_size, k: int, restarts: int, batch_size: int, max_memory: int, *, null: bool = False):

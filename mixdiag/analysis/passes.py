@@ -132,7 +132,7 @@ def held_group(run: Passes, group: Sequence[str], fit_rows: np.ndarray, dims: di
 def sketched_group(run: Passes, group: Sequence[str], fit_rows: np.ndarray, dims: dict, first: dict) -> tuple[dict, dict, dict]:
     """Measure ``group`` without holding its fit samples (module docstring): ``(stats, clusters, {})``.
 
-    ``first`` holds each hidden state's features of sample 0 (float64 ``(D,)``), the same on
+    ``first`` holds each hidden state's features of sample 0 (float32 ``(D,)``), the same on
     every process: rows are sketched shifted by it, so that a large common offset does not
     cost the float32 sketch its digits.
     """
@@ -148,7 +148,9 @@ def sketched_group(run: Passes, group: Sequence[str], fit_rows: np.ndarray, dims
                 for name in iterate(list(group), f"η² k-means fits on sketches{run.part}", len(group), unit="hidden states"):
                     # The sketch is linear: the sketched mean is the sketch of the mean.
                     offset = sketches[name](torch.from_numpy(means[name] - first[name])[None])[0].numpy()
-                    fits[name] = [fit_partition(sketched[name], run.k, shift=offset, seed=s, name=name, **run.fitting) for s in run.seeds]
+                    fits[name] = [
+                        fit_partition(sketched[name], run.k, shift=offset, seed=s, name=name, **run.fitting) for s in run.seeds
+                    ]
     del sketched
     fits = from_main(fits, world)
     clusters = _choose_in_full(run, group, fit_rows, my_fit, fits, means)

@@ -47,7 +47,7 @@ class CountSketch:
         seed: seeds the signs and the assignment of features to buckets.
     """
 
-    def __init__(self, dim: int, width: int = SKETCH_DIM, seed: int = 0):
+    def __init__(self, dim: int, width: int = SKETCH_DIM, seed: int | np.random.SeedSequence = 0):
         rng = np.random.default_rng(seed)
         self.dim, self.width = dim, width
         self.bucket = torch.from_numpy(rng.permutation(dim) % width)

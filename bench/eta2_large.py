@@ -142,11 +142,12 @@ def main():
     row = run(args.n)
     forward = (row["before"] + row["after"]) / 2
     added = row["peak_gb"] - row["baseline_gb"]
-    print(f"  forward {row['before']:.1f} s / {row['after']:.1f} s, eta2 {row['eta2_seconds']:.1f} s: ratio {row['eta2_seconds'] / forward:.2f}")
+    print(f"  forward {row['before']:.1f} s / {row['after']:.1f} s, eta2 {row['eta2_seconds']:.1f} s: "
+          f"ratio {row['eta2_seconds'] / forward:.2f}")
     print(f"  {len(row['eta2'])} hidden states in {row['groups']} groups, fit sample {row['fit_rows']} rows; "
           f"sketched: {', '.join(row['sketched']) or 'none'}")
-    print(f"  peak RSS {row['peak_gb']:.2f} GB (getrusage {row['max_rss_gb']:.2f}); after the first forward pass {row['baseline_gb']:.2f} GB; "
-          f"added by η² {added:.2f} GB (goal <= 2 GB: {'met' if added <= 2.0 else 'missed'})")
+    print(f"  peak RSS {row['peak_gb']:.2f} GB (getrusage {row['max_rss_gb']:.2f}); after the first forward pass "
+          f"{row['baseline_gb']:.2f} GB; added by η² {added:.2f} GB (goal <= 2 GB: {'met' if added <= 2.0 else 'missed'})")
     if row["warnings"]:
         print("  warnings: " + " | ".join(row["warnings"]))
     if args.compare:

@@ -10,7 +10,6 @@ import mixdiag
 from mixdiag.analysis import conflict as conflict_module
 from mixdiag.analysis.conflict import LabelPair, compute_conflict
 from mixdiag.data import load_dataset
-from mixdiag.errors import MixdiagError
 
 from .conftest import DATA, TINY
 from .test_conflict import features_by_hand

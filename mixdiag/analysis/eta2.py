@@ -121,26 +121,20 @@ def _sketch_bytes(dims: Sequence[int], m: int, k: int, restarts: int, batch_size
 
 def _plan(dims: dict[str, int], want: int, sample_size, k: int, restarts: int, batch_size: int, max_memory: int, *, null: bool = False):
     """Fit-sample rows per hidden state (``want`` unless the budget says less), the groups of
-    hidden states processed together, and which of them are sketched. A hidden state wider
-    than the sketch whose fit sample would take more than half the budget is sketched (when
-    the sketched plan fits); one that does not fit and cannot be sketched has its fit sample
-    cut and is a group alone."""
+    hidden states processed together, and which of them are sketched. A hidden state whose
+    fit sample does not fit the budget is sketched when it is wider than the sketch (and the
+    sketched plan fits), else its fit sample is cut and it is a group alone."""
 
     least = min(want, MIN_ROWS_PER_CENTROID * k)
     mib = 1024**2
     rows, sketched = {}, set()
     for name, d in dims.items():
-        held = _plan_bytes([d], want, k, restarts, batch_size, null=null)
-        # A hidden state that holds more than half the budget shares its passes with no other
-        # held one, and every group re-runs the network up to its last block; sketched, such
-        # states share three passes (ResNet-50 at 224x224, 512 images: 8 groups when only
-        # what did not fit was sketched).
-        if d > SKETCH_DIM and held > max_memory / 2 and _sketch_bytes([d], want, k, restarts, batch_size) <= max_memory:
+        if _plan_bytes([d], want, k, restarts, batch_size, null=null) <= max_memory:
+            rows[name] = want
+            continue
+        if d > SKETCH_DIM and _sketch_bytes([d], want, k, restarts, batch_size) <= max_memory:
             rows[name] = want
             sketched.add(name)
-            continue
-        if held <= max_memory:
-            rows[name] = want
             continue
         if sample_size == "all":
             need = _plan_bytes([d], want, k, restarts, batch_size, null=null)

@@ -163,7 +163,12 @@ def _plan(dims: dict[str, int], want: int, sample_size, k: int, restarts: int, b
     def fits(group: list[str]) -> bool:
         group_dims = [dims[g] for g in group]
         if group[0] in sketched:
-            return _sketch_bytes(group_dims, want, k, restarts, batch_size) <= max_memory
+            # Half the budget for a group of several: a ResNet-50 run at 224x224 (512 images)
+            # whose plan put seven sketched blocks in one group (1.47 GB planned) raised the RSS
+            # by 2.69 GB against its 2 GiB budget; which of its groups did it was not measured.
+            # A synthetic group of three used 1.14 times its plan, the model's activations
+            # included.
+            return len(group) == 1 or _sketch_bytes(group_dims, want, k, restarts, batch_size) <= max_memory / 2
         return _plan_bytes(group_dims, want, k, restarts, batch_size, null=null) <= max_memory
 
     groups: list[list[str]] = []

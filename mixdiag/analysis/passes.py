@@ -225,6 +225,9 @@ def _choose_in_full(run: Passes, group, fit_rows, my_fit: slice, fits: dict, mea
             best = int(np.argmin(ssi))
             centroids.append(acc[best].astype(np.float64) / counts[best][:, None] + correction)
             ssis.append(np.sort(ssi))
+        # Freed as soon as they are read: the other hidden states' sums are still held.
+        del acc
+        sums[name] = None
         clusters[name] = BlockClusters(name, means[name], np.stack(centroids), tuple(ssis))
     return clusters
 

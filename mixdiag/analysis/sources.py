@@ -15,6 +15,7 @@ batches, all of them or a subset given by index. Nothing is loaded whole:
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Iterator, Optional
 
 import numpy as np
@@ -25,15 +26,15 @@ from ..errors import MixdiagError
 __all__ = ["Source", "as_source", "first_input"]
 
 
-class Source:
+class Source(ABC):
     """Rows of inputs read in batches. Subclasses give ``__len__`` and :meth:`batches`."""
 
-    def __len__(self) -> int:
-        raise NotImplementedError
+    @abstractmethod
+    def __len__(self) -> int: ...
 
+    @abstractmethod
     def batches(self, batch_size: int, indices: Optional[np.ndarray] = None) -> Iterator[torch.Tensor]:
         """The rows ``indices`` (default all, in order) as tensors of up to ``batch_size`` rows, in that order."""
-        raise NotImplementedError
 
 
 def _tensor(value, what: str) -> torch.Tensor:

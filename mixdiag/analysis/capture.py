@@ -89,9 +89,15 @@ class FeatureCapture:
         indices: run over the rows ``x[indices]`` only, in that order, without copying
             ``x``; default every row.
         taps: the model's :class:`~mixdiag.models.taps.Taps`; default :func:`taps_for`.
+        consume: when given, ``consume(name, features)`` receives each hidden state's
+            ``(B, D)`` float32 features as soon as the forward pass produces them, as a view
+            of the block output where one exists: valid only during the call (read them,
+            do not keep them). Nothing is copied, and the block output is read while it is
+            still in cache.
 
     Yields:
-        per batch, ``{name: float32 tensor (B, D) on device}`` in network order.
+        per batch, ``{name: float32 tensor (B, D) on device}`` in network order; with
+        ``consume``, the batch's number of rows instead.
 
     >>> with FeatureCapture(model, x, ds.normalize, names=["layer1.0"]) as batches:  # doctest: +SKIP
     ...     for feats in batches:
@@ -110,6 +116,7 @@ class FeatureCapture:
         pooled: bool = False,
         indices: Optional[np.ndarray] = None,
         taps: Optional[Taps] = None,
+        consume: Optional[Callable[[str, torch.Tensor], None]] = None,
     ):
         if batch_size < 1:
             raise MixdiagError(f"batch_size must be at least 1, got {batch_size}")
@@ -122,6 +129,7 @@ class FeatureCapture:
         self.device = resolve_device(device)
         self.pooled = pooled
         self.indices = None if indices is None else np.asarray(indices, dtype=np.int64)
+        self.consume = consume
         self._blocks = [n for n in self.names if n != self.taps.output]
         self._runner: Optional[TapRunner] = None
         self._batch: dict = {}
@@ -154,7 +162,13 @@ class FeatureCapture:
             self.model.to(self._home)
 
     def _record(self, name: str, output: torch.Tensor) -> None:
-        self._batch[name] = features(output, self.pooled, name in self.taps.channels_last)
+        self._keep(name, output, self.pooled, name in self.taps.channels_last)
+
+    def _keep(self, name: str, output: torch.Tensor, pooled: bool, channels_last: bool) -> None:
+        if self.consume is not None:
+            self.consume(name, features(output, pooled, channels_last, copy=False))
+        else:
+            self._batch[name] = features(output, pooled, channels_last)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         if self._runner is None:
@@ -166,6 +180,6 @@ class FeatureCapture:
             with torch.inference_mode():
                 out = self._runner.run(self.transform(xb) if self.transform is not None else xb)
                 if self.taps.output in self.names:
-                    self._batch[self.taps.output] = features(model_output(out))
+                    self._keep(self.taps.output, model_output(out), False, False)
             batch, self._batch = self._batch, {}
-            yield {n: batch[n] for n in self.names}
+            yield len(xb) if self.consume is not None else {n: batch[n] for n in self.names}

@@ -20,10 +20,11 @@ from .._progress import iterate
 from .kmeans import DEFAULT_BACKEND, DEFAULT_NITER, DEFAULT_NREDO, KMeansFit, fit_partition, nearest, one_thread, ssi_spread
 from .stats import ClusterStats
 
-__all__ = ["BlockClusters", "fit_blocks", "accumulate_stats", "summarize"]
+__all__ = ["BlockClusters", "fit_blocks", "Counter", "accumulate_stats", "summarize"]
 
-# Bytes of the float64 rows of one hidden state counted at once.
-_CHUNK_BYTES = 8 * 1024**2
+# Bytes of the float64 rows of one hidden state counted at once: 32 rows of a 12,544-feature
+# block, which counted fastest.
+_CHUNK_BYTES = 4 * 1024**2
 
 
 @dataclass
@@ -137,6 +138,162 @@ def _numpy(features) -> np.ndarray:
     return features.cpu().numpy() if isinstance(features, torch.Tensor) else np.asarray(features)
 
 
+class Counter:
+    """Assigns rows of hidden states to each restart's nearest centroid and counts them, as they come.
+
+    Each chunk of rows is shifted in a buffer small enough to stay in cache; one product with
+    the centroids of every restart assigns it, with float64 labels (see :class:`_Plan`), and
+    the same shifted chunk is counted in float64. :meth:`add` reads its rows
+    once and keeps no reference to them, so it may be given a view of a block output that
+    is valid only during the call (a :class:`~mixdiag.analysis.capture.FeatureCapture`
+    with ``consume``): the rows are counted while the forward pass has them in cache.
+
+    On the CPU with several torch threads the rows of each call are split between
+    :data:`LANES` threads, each counting into its own statistics (merged by
+    :meth:`result`): the products here are too small to split across threads inside torch,
+    and on one thread the second core would wait for them.
+
+    Args:
+        clusters: ``{name: BlockClusters}``, from :func:`fit_blocks`.
+        device: where rows are assigned and counted; rows elsewhere are moved there chunk
+            by chunk.
+        labels_out: when a dict, receives ``{name: [int32 labels of each call]}`` of restart 0.
+    """
+
+    def __init__(
+        self,
+        clusters: Mapping[str, BlockClusters],
+        *,
+        device: str | torch.device = "cpu",
+        labels_out: Optional[dict[str, list]] = None,
+    ):
+        device = torch.device(device)
+        lanes = min(LANES, torch.get_num_threads()) if device.type == "cpu" else 1
+        self._lanes = [_Lane(clusters, device) for _ in range(lanes)]
+        self._pool = ThreadPoolExecutor(lanes - 1) if lanes > 1 else None
+        self._labels_out = labels_out
+
+    def add(self, name: str, features) -> None:
+        """Assign and count ``features (B, D)`` (tensor or array) of hidden state ``name``."""
+        features = features if isinstance(features, torch.Tensor) else torch.from_numpy(np.asarray(features))
+        lane = self._lanes[0]
+        if features.ndim != 2 or features.shape[1] != lane.stats[name][0].dim:
+            raise ValueError(f"expected features (B, {lane.stats[name][0].dim}) of {name!r}, got {tuple(features.shape)}")
+        # Whole chunks per lane, and no split of a call too small to fill two.
+        share = -(-len(features) // len(self._lanes))
+        share = max(1, -(-share // lane.steps[name])) * lane.steps[name]
+        parts = [features[i : i + share] for i in range(0, len(features), share)] or [features]
+        with one_thread():
+            futures = [self._pool.submit(_in_worker, other.add, name, part) for other, part in zip(self._lanes[1:], parts[1:])]
+            labels = [lane.add(name, parts[0])] + [f.result() for f in futures]
+        if self._labels_out is not None:
+            self._labels_out.setdefault(name, []).append(torch.cat(labels)[:, 0].cpu().numpy().astype(np.int32))
+
+    def result(self) -> dict[str, list[ClusterStats]]:
+        """``{name: [ClusterStats of each restart]}`` of everything added; ends the lanes' threads."""
+        if self._pool is not None:
+            self._pool.shutdown()
+        first, *others = self._lanes
+        for other in others:
+            for name, per_restart in first.stats.items():
+                for mine, theirs in zip(per_restart, other.stats[name]):
+                    mine.merge(theirs)
+        return first.stats
+
+
+# Threads that count the rows of one call side by side on the CPU (see Counter); each holds
+# its own float64 sums, 8 bytes per centroid and feature.
+LANES = 2
+
+
+def _in_worker(add, name, part):
+    # The worker thread's own setting (OpenMP keeps it per thread).
+    torch.set_num_threads(1)
+    return add(name, part)
+
+
+class _Lane:
+    """One thread's share of a :class:`Counter`: statistics, centroids and chunk buffers."""
+
+    def __init__(self, clusters: Mapping[str, BlockClusters], device: torch.device):
+        self.device = device
+        self.plans = {name: _Plan(c, device) for name, c in clusters.items()}
+        self.stats = {name: [ClusterStats(c.k, plan.shift.double().cpu().numpy(), name) for _ in c.centroids]
+                      for (name, c), plan in zip(clusters.items(), self.plans.values())}
+        # Row chunks small enough to stay in cache for the product, the norms and the sums
+        # that read them. One pair of buffers takes every chunk of every hidden state: a fresh
+        # tensor per chunk is a fresh mapping whose pages fault in on every write, which took
+        # longer than the arithmetic.
+        dims = {name: c.centroids.shape[2] for name, c in clusters.items()}
+        self.steps = {name: max(1, _CHUNK_BYTES // (8 * d)) for name, d in dims.items()}
+        size = max([self.steps[name] * d for name, d in dims.items()], default=1)
+        self._single = torch.empty(size, dtype=torch.float32, device=device)
+        self._double = torch.empty(size, dtype=torch.float64, device=device)
+
+    def add(self, name: str, features: torch.Tensor) -> torch.Tensor:
+        """Count ``features`` of ``name``; their int64 labels ``(B, restarts)``."""
+        step, dim, plan = self.steps[name], features.shape[1], self.plans[name]
+        per_restart = self.stats[name]
+        out = []
+        for start in range(0, len(features), step):
+            chunk = features[start : start + step].to(self.device)
+            rows = len(chunk)
+            double = self._double[: rows * dim].view(rows, dim).copy_(chunk).sub_(plan.shift)
+            single = self._single[: rows * dim].view(rows, dim).copy_(double)
+            norms = torch.linalg.vecdot(double, double)  # checked for non-finite rows by ClusterStats.add
+            labels = plan.nearest(single, double, norms)
+            for r, s in enumerate(per_restart):
+                s.add(double, labels[:, r], norms)
+            out.append(labels)
+        return torch.cat(out) if out else torch.zeros(0, len(per_restart), dtype=torch.int64)
+
+
+class _Plan:
+    """How one hidden state's rows are assigned: a float32 product, float64 where it might err.
+
+    Rows are shifted by the fit-sample mean in float64, where they are counted. Each row's
+    squared distance to every centroid of every restart, less its own squared norm, comes
+    from one product of the rows' and the centroids' float32 roundings; wherever rounding
+    could have changed a row's nearest centroid (its two best scores closer than twice a
+    worst-case bound on a score's error, linear in the row's norm), the row is assigned again
+    in float64. So the labels are those of float64 arithmetic, independent of batch and
+    chunk, while the product costs float32's time (half of float64's): on the block features of a briefly trained
+    PreAct-ResNet-32, 1 row in 2,000 needed the second look.
+    """
+
+    def __init__(self, clusters: BlockClusters, device: torch.device):
+        self.shift = torch.as_tensor(clusters.shift, dtype=torch.float64, device=device)
+        self.double = torch.as_tensor(np.asarray(clusters.centroids), dtype=torch.float64, device=device)
+        self.t, self.k, dim = self.double.shape
+        self.norms = (self.double * self.double).sum(dim=2).flatten()
+        self.single = self.double.reshape(self.t * self.k, dim).float()
+        self.single_norms = self.norms.float()[:, None]
+        # A float32 score ‖c‖² − 2 x·c errs by at most (2γ_D + 6u)·‖x‖·‖c‖ + 2u·‖c‖²: the dot
+        # product of D terms (γ_D = D·u/(1 − D·u), Higham 2002, §3.1), the rounding of the row
+        # and of the centroid to float32 (u each), of ‖c‖² and of the sum (u each, the sum
+        # being at most ‖c‖² + 2‖x‖·‖c‖). A difference of two scores errs by twice that; the
+        # bound is doubled again for the second-order terms left out.
+        u = 2.0**-24
+        gamma = dim * u / (1 - dim * u) if dim * u < 0.5 else float("inf")
+        largest = self.double.norm(dim=2).max(dim=1).values[None, :]  # (1, t)
+        self.a = 4 * (2 * gamma + 6 * u) * largest
+        self.b = 8 * u * largest**2
+
+    def nearest(self, single: torch.Tensor, double: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:
+        """int64 labels ``(B, t)`` of float32 rows ``single`` (equal to ``double``), whose float64
+        squared norms are ``norms``."""
+        scores = torch.addmm(self.single_norms, self.single, single.T, alpha=-2)  # (t·k, B): the fast layout
+        best = scores.reshape(self.t, self.k, -1).topk(2, dim=1, largest=False)
+        labels = best.indices[:, 0].T.contiguous()
+        gap = (best.values[:, 1] - best.values[:, 0]).T.double()
+        bound = self.a * norms.clamp(min=0).sqrt()[:, None] + self.b
+        # NaN gaps (non-finite rows or overflowing scores) are looked at again too.
+        close = torch.nonzero(~(gap > bound).all(dim=1)).flatten()
+        if len(close):
+            labels[close] = nearest(double[close], self.double, self.norms)[0]
+        return labels
+
+
 def accumulate_stats(
     batches: Iterable[Mapping[str, object]],
     clusters: Mapping[str, BlockClusters],
@@ -144,11 +301,7 @@ def accumulate_stats(
     device: str | torch.device = "cpu",
     labels_out: Optional[dict[str, list]] = None,
 ) -> dict[str, list[ClusterStats]]:
-    """Assign every streamed sample to each restart's centroids and count it.
-
-    Each batch of a hidden state is shifted into float64 once, chunk by chunk; one product
-    with the centroids of every restart assigns it (in float64, so no near-tie depends on
-    the batch) and the same shifted copy is counted.
+    """Assign every streamed sample to each restart's centroids and count it (a :class:`Counter`).
 
     Args:
         batches: iterable of ``{name: (B, D) features}`` (tensors or arrays), e.g. a
@@ -162,34 +315,13 @@ def accumulate_stats(
     Returns:
         ``{name: [ClusterStats of each restart]}``.
     """
-    stats = {name: [ClusterStats(c.k, c.shift, name) for _ in c.centroids] for name, c in clusters.items()}
-    centroids = {name: torch.as_tensor(np.asarray(c.centroids), dtype=torch.float64, device=device) for name, c in clusters.items()}
-    norms = {name: (c * c).sum(dim=2).flatten() for name, c in centroids.items()}
-    shifts = {name: torch.as_tensor(c.shift, dtype=torch.float64, device=device) for name, c in clusters.items()}
-    # Row chunks small enough that the float64 copy stays in cache for the product, the norms
-    # and the sums that read it. One buffer per hidden state takes every chunk: a fresh 8 MB
-    # tensor per chunk is a fresh mapping whose pages fault in on every write, which took
-    # longer than the arithmetic (counting a 12,544-feature hidden state: 370 µs a row against
-    # 160 with the buffer reused).
-    steps = {name: max(1, _CHUNK_BYTES // (8 * c.centroids.shape[2])) for name, c in clusters.items()}
-    buffers = {name: torch.empty(steps[name], c.centroids.shape[2], dtype=torch.float64, device=device) for name, c in clusters.items()}
-    for batch in batches:
-        # Drawing the next batch runs the model, with all threads, outside this block.
-        with one_thread():
-            for name, per_restart in stats.items():
-                features = batch[name]
-                features = features if isinstance(features, torch.Tensor) else torch.from_numpy(np.asarray(features))
-                if features.ndim != 2 or features.shape[1] != per_restart[0].dim:
-                    raise ValueError(f"expected features (B, {per_restart[0].dim}) of {name!r}, got {tuple(features.shape)}")
-                step = steps[name]
-                for start in range(0, len(features), step):
-                    chunk = features[start : start + step].to(device)
-                    shifted = torch.sub(chunk, shifts[name], out=buffers[name][: len(chunk)])
-                    labels = nearest(shifted, centroids[name], norms[name])[0]
-                    for r, s in enumerate(per_restart):
-                        s.add(shifted, labels[:, r])
-                    if labels_out is not None:
-                        labels_out.setdefault(name, []).append(labels[:, 0].cpu().numpy().astype(np.int32))
+    counter = Counter(clusters, device=device, labels_out=labels_out)
+    try:
+        for batch in batches:
+            for name in clusters:
+                counter.add(name, batch[name])
+    finally:
+        stats = counter.result()
     return stats
 
 

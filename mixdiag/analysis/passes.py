@@ -28,7 +28,7 @@ import torch
 from .._progress import iterate, rows_of
 from ._shard import World, from_main, share, sum_across, together
 from .capture import FeatureCapture
-from .clusters import BlockClusters, _buffer, _numpy, accumulate_stats, fit_blocks
+from .clusters import BlockClusters, Counter, _buffer, _numpy, fit_blocks
 from .kmeans import fit_partition, one_thread
 from .null import null_eta2
 from .sketch import SKETCH_DIM, CountSketch
@@ -78,16 +78,22 @@ class Passes:
         with capture as batches:
             yield iterate(batches, f"η² {what}{self.part}", len(indices), size=rows_of)
 
+    def feed(self, group: Sequence[str], indices: np.ndarray, what: str, consume: Callable[[str, torch.Tensor], None]) -> None:
+        """Run the model over the samples ``indices``, handing each hidden state of ``group``
+        to ``consume(name, features)`` as the forward pass produces it (a view valid only
+        during the call: see :class:`FeatureCapture`); reported as the phase ``what``."""
+        capture = FeatureCapture(
+            self.model, self.x, self.transform, names=group, batch_size=self.batch_size, device=self.device,
+            pooled=self.pooled, indices=indices, taps=self.taps, consume=consume,
+        )
+        with capture as batches:
+            for _ in iterate(batches, f"η² {what}{self.part}", len(indices), size=int):
+                pass
+
     def record(self, name: str, rows: np.ndarray, parts: Optional[dict]) -> None:
         """Put restart 0's labels of ``rows`` (collected batch by batch in ``parts``) into :attr:`labels`."""
         if self.labels is not None and len(rows):
             self.labels[name][rows] = np.concatenate(parts[name])
-
-
-def _merge(stats: dict, more: dict) -> None:
-    for name, per_restart in stats.items():
-        for mine, theirs in zip(per_restart, more[name]):
-            mine.merge(theirs)
 
 
 def held_group(run: Passes, group: Sequence[str], fit_rows: np.ndarray, dims: dict) -> tuple[dict, dict, dict]:
@@ -96,12 +102,16 @@ def held_group(run: Passes, group: Sequence[str], fit_rows: np.ndarray, dims: di
     rest = np.setdiff1d(np.arange(n), fit_rows, assume_unique=True)
     my_fit, my_rest = share(len(fit_rows), run.batch_size, world), share(len(rest), run.batch_size, world)
     samples = {name: _buffer(len(fit_rows), dims[name]) for name in group}
-    with together(world), run.over(group, fit_rows[my_fit], "fit-sample pass") as batches:
-        start = my_fit.start
-        for feats in batches:
-            for name in group:
-                samples[name][start : start + len(feats[name])] = _numpy(feats[name])
-            start += len(feats[group[0]])
+    # Each hidden state goes from the block output straight into its fit sample.
+    filled = {name: my_fit.start for name in group}
+
+    def keep(name: str, features: torch.Tensor) -> None:
+        start = filled[name]
+        samples[name][start : start + len(features)] = _numpy(features)
+        filled[name] = start + len(features)
+
+    with together(world):
+        run.feed(group, fit_rows[my_fit], "fit-sample pass", keep)
     for name in group:
         sum_across(samples[name], world, run.device)
     clusters, nulls = None, {}
@@ -116,13 +126,22 @@ def held_group(run: Passes, group: Sequence[str], fit_rows: np.ndarray, dims: di
     fit_labels, rest_labels = ({}, {}) if run.labels is not None else (None, None)
     with together(world):
         # The fit rows are counted from memory rather than run through the model again.
-        step = run.batch_size
-        kept = ({name: samples[name][i : i + step] for name in group} for i in range(my_fit.start, my_fit.stop, step))
-        stats = accumulate_stats(kept, clusters, device=run.device, labels_out=fit_labels)
-        del samples, kept  # the fit samples are the bulk of the budget
+        counter = Counter(clusters, device=run.device, labels_out=fit_labels)
+        for name in group:
+            for i in range(my_fit.start, my_fit.stop, run.batch_size):
+                counter.add(name, samples[name][i : i + run.batch_size])
+        del samples  # the fit samples are the bulk of the budget
+        stats = counter.result()
         if my_rest.stop > my_rest.start:
-            with run.over(group, rest[my_rest], "streaming pass") as batches:
-                _merge(stats, accumulate_stats(batches, clusters, device=run.device, labels_out=rest_labels))
+            # The other rows are counted inside the forward pass, straight from the block outputs.
+            counter = Counter(clusters, device=run.device, labels_out=rest_labels)
+            try:
+                run.feed(group, rest[my_rest], "streaming pass", counter.add)
+            finally:
+                more = counter.result()
+            for name, per_restart in stats.items():
+                for mine, theirs in zip(per_restart, more[name]):
+                    mine.merge(theirs)
     for name in group:
         run.record(name, fit_rows[my_fit], fit_labels)
         run.record(name, rest[my_rest], rest_labels)
@@ -157,8 +176,12 @@ def sketched_group(run: Passes, group: Sequence[str], fit_rows: np.ndarray, dims
     everyone = np.arange(len(run.x))
     mine = everyone[share(len(everyone), run.batch_size, world)]
     parts = {} if run.labels is not None else None
-    with together(world), run.over(group, mine, "counting pass") as batches:
-        stats = accumulate_stats(batches, clusters, device=run.device, labels_out=parts)
+    counter = Counter(clusters, device=run.device, labels_out=parts)
+    try:
+        with together(world):
+            run.feed(group, mine, "counting pass", counter.add)
+    finally:
+        stats = counter.result()
     for name in group:
         run.record(name, mine, parts)
     return stats, clusters, {}

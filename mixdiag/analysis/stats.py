@@ -15,6 +15,8 @@ all-reduce of ``counts``, ``sums`` and ``sqnorms``) combines shards of the data.
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import torch
 
@@ -81,14 +83,15 @@ class ClusterStats:
             self._shift = self._shift.to(x.device)
         return x - self._shift
 
-    def add(self, shifted: torch.Tensor, labels) -> None:
+    def add(self, shifted: torch.Tensor, labels, norms: Optional[torch.Tensor] = None) -> None:
         """Add a batch already shifted by :meth:`shifted` (float64 ``(B, D)`` on any device),
-        with ``labels (B,)``."""
+        with ``labels (B,)``; ``norms`` are the rows' squared norms when the caller has them."""
         labels = labels if isinstance(labels, torch.Tensor) else torch.from_numpy(np.asarray(labels))
         labels = labels.reshape(-1).to(shifted.device, torch.int64)
         if len(shifted) != len(labels):
             raise ValueError(f"{len(shifted)} rows but {len(labels)} labels")
-        norms = torch.linalg.vecdot(shifted, shifted)  # no (B, D) temporary
+        if norms is None:
+            norms = torch.linalg.vecdot(shifted, shifted)  # no (B, D) temporary
         # A NaN or infinity anywhere in a row makes its squared norm non-finite: one check per
         # row instead of a pass over every feature.
         if not bool(torch.isfinite(norms).all()):

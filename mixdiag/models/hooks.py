@@ -78,8 +78,8 @@ def model_output(value) -> torch.Tensor:
     return tap_tensor(value, "the model output")
 
 
-def features(t: torch.Tensor, pooled: bool = False, channels_last: bool = False) -> torch.Tensor:
-    """A hidden state as a new float32 ``(B, D)`` tensor, detached from the block output.
+def features(t: torch.Tensor, pooled: bool = False, channels_last: bool = False, copy: bool = True) -> torch.Tensor:
+    """A hidden state as a float32 ``(B, D)`` tensor, detached from the block output.
 
     Args:
         t: a block output ``(B, ...)`` of any rank.
@@ -88,14 +88,16 @@ def features(t: torch.Tensor, pooled: bool = False, channels_last: bool = False)
             ``channels_last``, ``(B, T, C)`` tokens and ``(B, H, W, C)`` average over every
             axis between the batch and the channels (1 up to the last), giving ``(B, C)``.
         channels_last: the channels are on the last axis (see :class:`~mixdiag.models.taps.Taps`).
+        copy: always a new tensor, so an in-place operation after the block cannot change it;
+            False returns a view of ``t`` where one exists, for a caller that reads it at once.
 
     Returns:
-        float32 ``(B, D)``: a copy always, so an in-place operation after the block cannot change it.
+        float32 ``(B, D)``.
     """
     if pooled and t.dim() > 2:
         axes = tuple(range(1, t.dim() - 1)) if channels_last else tuple(range(2, t.dim()))
         return t.detach().mean(dim=axes, dtype=torch.float32)
-    return t.detach().reshape(len(t), -1).to(torch.float32, copy=True)
+    return t.detach().reshape(len(t), -1).to(torch.float32, copy=copy)
 
 
 class TapRunner:

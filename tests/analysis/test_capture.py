@@ -94,3 +94,20 @@ def test_iterating_outside_the_with_block_is_refused(net, digits):
     x, _, transform = digits
     with pytest.raises(RuntimeError, match="inside its `with` block"):
         next(iter(FeatureCapture(net, x, transform)))
+
+
+def test_consume_hands_over_each_hidden_state_as_the_pass_makes_it(net, digits):
+    x, _, transform = digits
+    ref = captured(net, x[:230], transform, batch_size=100)
+    seen, order = {}, []
+
+    def consume(name, features):
+        # Read at once: layers.1's output is changed in place by the relu_() after it.
+        order.append(name)
+        seen.setdefault(name, []).append(features.numpy().copy())
+
+    with FeatureCapture(net, x[:230], transform, batch_size=100, consume=consume) as batches:
+        assert list(batches) == [100, 100, 30]
+    assert order[:5] == list(ref)  # network order, the output last
+    for name, values in seen.items():
+        np.testing.assert_array_equal(np.concatenate(values), ref[name])

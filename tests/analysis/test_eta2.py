@@ -88,11 +88,11 @@ def test_ssi_within_one_percent_of_sklearn(make_net, blocks, digits):
 def test_restarts_report_the_mean_and_spread_of_each_clustering(net, digits, monkeypatch):
     x, _, transform = digits
     recorded = []
-    real_nearest = clusters_module.nearest
-    monkeypatch.setattr(clusters_module, "nearest", lambda *a, **kw: recorded.append(real_nearest(*a, **kw)) or recorded[-1])
+    real_nearest = clusters_module._Plan.nearest
+    monkeypatch.setattr(clusters_module._Plan, "nearest", lambda *a, **kw: recorded.append(real_nearest(*a, **kw)) or recorded[-1])
     table = compute_eta2(net, x, transform, k=10, restarts=3, names=["layers.1"], sample_size=len(x), batch_size=len(x), **QUICK)
     assert len(recorded) == 1  # one batch of one hidden state: all restarts assigned at once
-    labels = recorded[0][0].numpy()
+    labels = recorded[0].numpy()
     assert labels.shape == (len(x), 3)
     features = net.reference(transform(x))["layers.1"].astype(np.float32)
     per_restart = [1 - np.divide(*two_pass(features, labels[:, r])) for r in range(3)]

@@ -207,3 +207,19 @@ def test_power_iterations_stop_where_the_spectrum_decays_fast(monkeypatch):
     monkeypatch.setattr(kmeans, "_times", lambda *a: passes.append(1) or original(*a))
     kmeans._project(torch.from_numpy(x), torch.zeros(300), np.random.default_rng(0), "x")
     assert len(passes) == 2
+
+
+def test_a_sample_too_large_to_copy_is_shifted_chunk_by_chunk_to_the_same_partition(monkeypatch):
+    # Above kmeans._COPY_BYTES every pass shifts chunks of the sample instead of reading a
+    # shifted copy: the same arithmetic in another order, so the same partition.
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((3000, 400)) + rng.standard_normal((6, 400))[rng.integers(6, size=3000)] * 0.8 + 50).astype(np.float32)
+    copied = kmeans.fit_partition(x, 6, seed=4)
+    monkeypatch.setattr(kmeans, "_COPY_BYTES", 0)
+    chunked = []
+    real = kmeans._chunks
+    monkeypatch.setattr(kmeans, "_chunks", lambda *a: chunked.append(1) or real(*a))
+    shifted = kmeans.fit_partition(x, 6, seed=4)
+    assert chunked  # the chunked path ran
+    np.testing.assert_array_equal(shifted.candidate_labels[:, 0], copied.candidate_labels[:, 0])
+    np.testing.assert_allclose(shifted.centroids, copied.centroids, rtol=1e-4, atol=1e-4)

@@ -169,7 +169,8 @@ class Counter:
     ):
         device = torch.device(device)
         lanes = min(LANES, torch.get_num_threads()) if device.type == "cpu" else 1
-        self._lanes = [_Lane(clusters, device) for _ in range(lanes)]
+        plans = {name: _Plan(c, device) for name, c in clusters.items()}  # read-only: shared
+        self._lanes = [_Lane(clusters, plans, device) for _ in range(lanes)]
         self._pool = ThreadPoolExecutor(lanes - 1) if lanes > 1 else None
         self._labels_out = labels_out
 
@@ -213,11 +214,11 @@ def _in_worker(add, name, part):
 
 
 class _Lane:
-    """One thread's share of a :class:`Counter`: statistics, centroids and chunk buffers."""
+    """One thread's share of a :class:`Counter`: statistics and chunk buffers."""
 
-    def __init__(self, clusters: Mapping[str, BlockClusters], device: torch.device):
+    def __init__(self, clusters: Mapping[str, BlockClusters], plans: Mapping[str, "_Plan"], device: torch.device):
         self.device = device
-        self.plans = {name: _Plan(c, device) for name, c in clusters.items()}
+        self.plans = plans
         self.stats = {name: [ClusterStats(c.k, plan.shift.double().cpu().numpy(), name) for _ in c.centroids]
                       for (name, c), plan in zip(clusters.items(), self.plans.values())}
         # Row chunks small enough to stay in cache for the product, the norms and the sums

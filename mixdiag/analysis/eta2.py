@@ -7,9 +7,9 @@ group over the data, one of two ways:
 1. held (the usual case): the model runs over the fit sample only, a seeded uniform subset
    of the rows, and the group's hidden states of those rows are kept; k-means is fitted on
    them (:func:`~mixdiag.analysis.clusters.fit_blocks`), once per restart seed, and the kept
-   rows are assigned and counted (:func:`~mixdiag.analysis.clusters.accumulate_stats`)
-   before they are dropped; then the model runs over the other rows, which are assigned and
-   counted as they stream past;
+   rows are assigned and counted (a :class:`~mixdiag.analysis.clusters.Counter`) before
+   they are dropped; then the model runs over the other rows, which are assigned and
+   counted inside the forward pass, as each block produces them;
 2. sketched, for a hidden state too wide to hold its fit sample (:mod:`.sketch`): three
    passes, over the fit rows twice and over every row once.
 
@@ -17,10 +17,10 @@ The counts are exact per-cluster statistics, from which :func:`summarize` gives 
 and SST always count all N samples, never only the fit sample. Nothing held grows with N
 (except the optional assignment record, 4 bytes per sample and hidden state).
 
-Assignment and counting run in float64 on the model's device. On CUDA float64 is slow
-next to float32 (1/64 of the rate on consumer GPUs), but moving every hidden state of every
-sample to the host would cost more than the products, and float32 would let near-ties and
-the sums depend on the batch; only the ``(k, D)`` sums of each batch cross to the host.
+Assignment and counting run on the model's device: labels from a float32 product, looked
+at again in float64 wherever rounding could have changed them, and float64 counts (see
+:class:`~mixdiag.analysis.clusters.Counter`), so neither labels nor sums depend on the
+batch. On CUDA only the ``(k, D)`` sums of each batch cross to the host.
 
 Under ``torchrun`` (a joined process group of several processes) the work is sharded; the
 steps are separate (:func:`fit_blocks`, :func:`accumulate_stats`, :func:`summarize`) for
@@ -51,7 +51,7 @@ from ..errors import MixdiagError
 from ._defaults import DEFAULT_SAMPLE_SIZE
 from ._shard import analysis_world, sum_across
 from .capture import FeatureCapture, taps_for
-from .clusters import BlockClusters, _numpy, accumulate_stats, fit_blocks, summarize
+from .clusters import LANES, BlockClusters, _numpy, accumulate_stats, fit_blocks, summarize
 from .kmeans import (
     COMPARED,
     DEFAULT_BACKEND,
@@ -82,8 +82,9 @@ MIN_ROWS_PER_CENTROID = 256
 # state at a time is a transient (see _plan_bytes).
 _CAPTURE_BYTES = 4
 _SHIFTED_BYTES = 8
-# Per centroid and feature: float64 centroids and float64 sums.
-_CENTROID_BYTES = 16
+# Per centroid and feature: float64 centroids and their float32 copy, and float64 sums in
+# each of the counting threads (clusters.LANES).
+_CENTROID_BYTES = 12 + 8 * LANES
 
 
 def _plan_bytes(dims: Sequence[int], m: int, k: int, restarts: int, batch_size: int, *, null: bool = False) -> int:
@@ -234,8 +235,9 @@ def compute_eta2(
             uses it as :func:`~mixdiag.analysis.kmeans.fit_partition` says.
         pooled: average over spatial positions instead of flattening.
         max_memory: bytes the analysis may hold at once: the float32 fit samples and one
-            captured batch (4 bytes per row and feature), the centroids and sums (16 bytes
-            per centroid and feature), summed over the hidden states processed together,
+            captured batch (4 bytes per row and feature), the centroids and sums (28 bytes
+            per centroid and feature: float64 and float32 centroids, float64 sums in each of
+            two counting threads), summed over the hidden states processed together,
             plus the largest transient of one of them (its float64 shifted batch or its
             k-means fit, see :func:`~mixdiag.analysis.kmeans.fit_bytes`). Hidden states
             that do not fit together are processed in groups, one pass over the data each.

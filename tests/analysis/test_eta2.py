@@ -156,9 +156,9 @@ def test_memory_budget_cuts_the_sample_or_refuses(net, digits):
     # 6.3 MB, on the least allowed 512 rows (256 per centroid) 1.9 MB (engine._plan_bytes).
     with pytest.raises(MixdiagError, match="sample_size='all'.*max_memory"):
         compute_eta2(net, x, transform, sample_size="all", batch_size=64, max_memory=4_000_000, names=["layers.1"], **QUICK)
-    with pytest.warns(UserWarning, match="'layers.1'.*cut from 1797 to 1108 rows"):
+    with pytest.warns(UserWarning, match="'layers.1'.*cut from 1797 to 1107 rows"):
         table = compute_eta2(net, x, transform, k=2, sample_size=5000, batch_size=64, max_memory=4_000_000, names=["layers.1"], **QUICK)
-    assert engine._plan_bytes([128], 1108, 2, 1, 64) <= 4_000_000 < engine._plan_bytes([128], 1109, 2, 1, 64)
+    assert engine._plan_bytes([128], 1107, 2, 1, 64) <= 4_000_000 < engine._plan_bytes([128], 1108, 2, 1, 64)
     assert table["n"][0] == len(x)
     with pytest.raises(MixdiagError, match="'layers.1'.*raise max_memory"):
         compute_eta2(net, x, transform, k=2, batch_size=64, max_memory=1_000_000, names=["layers.1"], **QUICK)

@@ -8,9 +8,10 @@ first N training images with the same batch size:
   one restart, 2 GiB budget): the engine behind the command, without its file writing.
 
 It prints η² time / forward time, the forward time being the mean of the two passes
-around it (the machine may be shared: both are printed), and the subprocess's peak RSS
-(model, data and runtime included). Each N runs in its own process so that peak RSS is
-per N.
+around it (the machine may be shared: both are printed; the first forward pass of a process
+can be the slower one, its fresh memory faulting in), and the subprocess's peak RSS (model,
+data and runtime included) with the peak before η² ran. Each N runs in its own process so
+that peak RSS is per N.
 
 The model is trained briefly first (SGD, one epoch over ``--train-samples`` seeded
 training images), which gives clustered block features like a real checkpoint's; ``--init``
@@ -88,13 +89,14 @@ def worker(n: int, weights: str, batch_size: int, seed: int) -> None:
     model.eval()
     load = [os.getloadavg()[0]]
     before = forward_seconds(model, x, ds.normalize, batch_size)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9  # Linux reports KiB
     start = time.perf_counter()
     table = compute_eta2(model, x, ds.normalize, batch_size=batch_size, seed=seed)
     eta2 = time.perf_counter() - start
     after = forward_seconds(model, x, ds.normalize, batch_size)
     load.append(os.getloadavg()[0])
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9  # Linux reports KiB
-    print(json.dumps({"n": n, "before": before, "eta2": eta2, "after": after, "rss": rss, "load": load,
+    print(json.dumps({"n": n, "before": before, "eta2": eta2, "after": after, "rss": rss, "base": base, "load": load,
                       "eta2_range": [float(table["eta2"].min()), float(table["eta2"].max())]}))
 
 
@@ -143,12 +145,16 @@ def main():
                   f"η² {row['eta2_range'][0]:.2f}..{row['eta2_range'][1]:.2f}, load {row['load'][0]:.1f} -> {row['load'][1]:.1f}",
                   flush=True)
 
-    print(f"\n{'N':>7} {'forward s':>10} {'eta2 s':>8} {'ratio':>6} {'peak RSS GB':>12}  goal (ratio <= {RATIO_GOAL}, RSS <= {RSS_GOAL_GB} GB)")
+    print(f"\n{'N':>7} {'forward s':>10} {'eta2 s':>8} {'ratio':>6} {'peak RSS GB':>12} {'before eta2':>12}  "
+          f"goal (ratio <= {RATIO_GOAL}, RSS <= {RSS_GOAL_GB} GB)")
     for row in rows:
         forward = (row["before"] + row["after"]) / 2
         ratio = row["eta2"] / forward
         met = ratio <= RATIO_GOAL and row["rss"] <= RSS_GOAL_GB
-        print(f"{row['n']:>7} {forward:>10.1f} {row['eta2']:>8.1f} {ratio:>6.2f} {row['rss']:>12.2f}  {'met' if met else 'missed'}")
+        print(f"{row['n']:>7} {forward:>10.1f} {row['eta2']:>8.1f} {ratio:>6.2f} {row['rss']:>12.2f} {row['base']:>12.2f}  "
+              f"{'met' if met else 'missed'}")
+    print("(before eta2: the peak RSS after loading the data and the model and one plain forward pass;\n"
+          " the ratio divides by the mean of the forward passes before and after eta2, both printed above)")
 
 
 if __name__ == "__main__":

@@ -22,8 +22,8 @@ from .stats import ClusterStats
 
 __all__ = ["BlockClusters", "fit_blocks", "Counter", "accumulate_stats", "summarize"]
 
-# Bytes of the float64 rows of one hidden state counted at once: 32 rows of a 12,544-feature
-# block, which counted fastest.
+# Bytes of the float64 rows of one hidden state counted at once: 41 rows of a 12,544-feature
+# block (32 to 64 counted fastest).
 _CHUNK_BYTES = 4 * 1024**2
 
 
@@ -219,8 +219,7 @@ class _Lane:
     def __init__(self, clusters: Mapping[str, BlockClusters], plans: Mapping[str, "_Plan"], device: torch.device):
         self.device = device
         self.plans = plans
-        self.stats = {name: [ClusterStats(c.k, plan.shift.double().cpu().numpy(), name) for _ in c.centroids]
-                      for (name, c), plan in zip(clusters.items(), self.plans.values())}
+        self.stats = {name: [ClusterStats(c.k, c.shift, name) for _ in c.centroids] for name, c in clusters.items()}
         # Row chunks small enough to stay in cache for the product, the norms and the sums
         # that read them. One pair of buffers takes every chunk of every hidden state: a fresh
         # tensor per chunk is a fresh mapping whose pages fault in on every write, which took
@@ -258,8 +257,8 @@ class _Plan:
     could have changed a row's nearest centroid (its two best scores closer than twice a
     worst-case bound on a score's error, linear in the row's norm), the row is assigned again
     in float64. So the labels are those of float64 arithmetic, independent of batch and
-    chunk, while the product costs float32's time (half of float64's): on the block features of a briefly trained
-    PreAct-ResNet-32, 1 row in 2,000 needed the second look.
+    chunk, while the product costs float32's time (half of float64's): on the block features
+    of a briefly trained PreAct-ResNet-32, 1 row in 2,000 needed the second look.
     """
 
     def __init__(self, clusters: BlockClusters, device: torch.device):

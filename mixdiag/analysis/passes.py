@@ -127,11 +127,13 @@ def held_group(run: Passes, group: Sequence[str], fit_rows: np.ndarray, dims: di
     with together(world):
         # The fit rows are counted from memory rather than run through the model again.
         counter = Counter(clusters, device=run.device, labels_out=fit_labels)
-        for name in group:
-            for i in range(my_fit.start, my_fit.stop, run.batch_size):
-                counter.add(name, samples[name][i : i + run.batch_size])
-        del samples  # the fit samples are the bulk of the budget
-        stats = counter.result()
+        try:
+            for name in group:
+                for i in range(my_fit.start, my_fit.stop, run.batch_size):
+                    counter.add(name, samples[name][i : i + run.batch_size])
+        finally:
+            stats = counter.result()
+        samples.clear()  # the fit samples are the bulk of the budget
         if my_rest.stop > my_rest.start:
             # The other rows are counted inside the forward pass, straight from the block outputs.
             counter = Counter(clusters, device=run.device, labels_out=rest_labels)

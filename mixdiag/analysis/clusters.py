@@ -221,19 +221,22 @@ class _Lane:
         self.plans = plans
         self.stats = {name: [ClusterStats(c.k, c.shift, name) for _ in c.centroids] for name, c in clusters.items()}
         # Row chunks small enough to stay in cache for the product, the norms and the sums
-        # that read them. One pair of buffers takes every chunk of every hidden state: a fresh
+        # that read them. One pair of buffers takes every chunk of every hidden state, grown to
+        # the largest chunk met (at most 12 bytes per feature and row of a call): a fresh
         # tensor per chunk is a fresh mapping whose pages fault in on every write, which took
         # longer than the arithmetic.
-        dims = {name: c.centroids.shape[2] for name, c in clusters.items()}
-        self.steps = {name: max(1, _CHUNK_BYTES // (8 * d)) for name, d in dims.items()}
-        size = max([self.steps[name] * d for name, d in dims.items()], default=1)
-        self._single = torch.empty(size, dtype=torch.float32, device=device)
-        self._double = torch.empty(size, dtype=torch.float64, device=device)
+        self.steps = {name: max(1, _CHUNK_BYTES // (8 * c.centroids.shape[2])) for name, c in clusters.items()}
+        self._single = torch.empty(0, dtype=torch.float32, device=device)
+        self._double = torch.empty(0, dtype=torch.float64, device=device)
 
     def add(self, name: str, features: torch.Tensor) -> torch.Tensor:
         """Count ``features`` of ``name``; their int64 labels ``(B, restarts)``."""
         step, dim, plan = self.steps[name], features.shape[1], self.plans[name]
         per_restart = self.stats[name]
+        size = min(step, len(features)) * dim
+        if size > self._double.numel():
+            self._single = self._single.new_empty(size)
+            self._double = self._double.new_empty(size)
         out = []
         for start in range(0, len(features), step):
             chunk = features[start : start + step].to(self.device)

@@ -78,10 +78,10 @@ __all__ = [
 # Below FAISS's own default of 256 rows per centroid a cut fit sample is too small to trust.
 MIN_ROWS_PER_CENTROID = 256
 # Bytes per feature and batch row the analysis holds while it counts a batch: the captured
-# float32 copy of every hidden state of the group; the float64 shifted copy of one hidden
-# state at a time is a transient (see _plan_bytes).
+# float32 copy of every hidden state of the group; the float64 and float32 shifted chunks of
+# one hidden state at a time, in each counting thread, are a transient (see _plan_bytes).
 _CAPTURE_BYTES = 4
-_SHIFTED_BYTES = 8
+_SHIFTED_BYTES = 12 * LANES
 # Per centroid and feature: float64 centroids and their float32 copy, and float64 sums in
 # each of the counting threads (clusters.LANES).
 _CENTROID_BYTES = 12 + 8 * LANES
@@ -90,8 +90,8 @@ _CENTROID_BYTES = 12 + 8 * LANES
 def _plan_bytes(dims: Sequence[int], m: int, k: int, restarts: int, batch_size: int, *, null: bool = False) -> int:
     """What a group of hidden states with these feature counts holds at its peak: fit samples
     of ``m`` rows, one captured batch, centroids and sums, plus the largest transient of one
-    hidden state (its float64 shifted batch, or its k-means fit, with the permuted copy of its
-    fit sample when the null is drawn)."""
+    hidden state (its shifted batch being counted, or its k-means fit, with the permuted copy
+    of its fit sample when the null is drawn)."""
     held = sum(d * (_CAPTURE_BYTES * (m + batch_size) + _CENTROID_BYTES * restarts * k) for d in dims)
     return held + max(max(_SHIFTED_BYTES * batch_size * d, fit_bytes(m, d, k) + null * _CAPTURE_BYTES * m * d) for d in dims)
 
@@ -111,13 +111,13 @@ def _sketch_bytes(dims: Sequence[int], m: int, k: int, restarts: int, batch_size
     shift), one captured batch, and the larger of the candidates' float32 sums (pass B) and
     the centroids and counts (pass C); plus the largest transient of one of them (its
     shifted and signed copies of a batch with two float64 copies of one candidate's sums,
-    or the fit on its sketch)."""
+    its shifted batch being counted, or the fit on its sketch)."""
     held = sum(
         _CAPTURE_BYTES * m * SKETCH_DIM + 32 * d + _CAPTURE_BYTES * batch_size * d
         + max(_CAPTURE_BYTES * COMPARED * restarts * k * d, _CENTROID_BYTES * restarts * k * d)
         for d in dims
     )
-    return held + max(max(8 * batch_size * d + 16 * k * d, fit_bytes(m, SKETCH_DIM, k)) for d in dims)
+    return held + max(max(8 * batch_size * d + 16 * k * d, _SHIFTED_BYTES * batch_size * d, fit_bytes(m, SKETCH_DIM, k)) for d in dims)
 
 
 def _plan(dims: dict[str, int], want: int, sample_size, k: int, restarts: int, batch_size: int, max_memory: int, *, null: bool = False):
@@ -238,7 +238,7 @@ def compute_eta2(
             captured batch (4 bytes per row and feature), the centroids and sums (28 bytes
             per centroid and feature: float64 and float32 centroids, float64 sums in each of
             two counting threads), summed over the hidden states processed together,
-            plus the largest transient of one of them (its float64 shifted batch or its
+            plus the largest transient of one of them (its shifted batch being counted or its
             k-means fit, see :func:`~mixdiag.analysis.kmeans.fit_bytes`). Hidden states
             that do not fit together are processed in groups, one pass over the data each.
             The model's own memory and ``x`` are not counted.

@@ -93,3 +93,18 @@ def test_rows_of_the_wrong_width_are_refused():
     _, clusters = near_ties(n=4, dim=30)
     with pytest.raises(ValueError, match=r"expected features \(B, 30\) of 'h'"):
         Counter({"h": clusters}).add("h", torch.zeros(3, 31))
+
+
+def test_chunk_buffers_hold_no_more_than_the_plan_counts(monkeypatch):
+    # eta2._plan_bytes counts 12 bytes per feature and batch row for each counting thread.
+    from mixdiag.analysis import eta2 as engine
+
+    rows, clusters = near_ties(n=600, dim=128)
+    monkeypatch.setattr(clusters_module, "LANES", 2)
+    for batch in (7, 600):
+        counter = Counter({"h": clusters})
+        for start in range(0, 600, batch):
+            counter.add("h", torch.from_numpy(rows[start : start + batch]))
+        held = sum(lane._double.numel() * 8 + lane._single.numel() * 4 for lane in counter._lanes)
+        assert 0 < held <= engine._SHIFTED_BYTES * batch * 128, (batch, held)
+        counter.result()

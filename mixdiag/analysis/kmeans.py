@@ -241,8 +241,9 @@ def assign(features, centroids, *, shift: Optional[np.ndarray] = None) -> np.nda
 
 
 def _project(sample: torch.Tensor, shift: Optional[torch.Tensor], rng: np.random.Generator, name: str) -> np.ndarray:
-    """Scores of ``sample − shift`` (``sample`` when ``shift`` is None) on (about) its leading :data:`PROJECTION_DIM` principal
-    axes, float32 ``(m, ≤ PROJECTION_DIM)``; checks finiteness on the way.
+    """Scores of ``sample − shift`` (``sample`` when ``shift`` is None) on (about) its leading
+    :data:`PROJECTION_DIM` principal axes, float32 ``(m, ≤ PROJECTION_DIM)``; checks
+    finiteness on the way.
 
     A randomized range finder with power iterations (Halko et al., 2011, algorithm 4.4):
     ``Y = X·Ω`` for a Gaussian ``Ω``, ``Q`` an orthonormal basis of ``Y``, ``B = Qᵀ·X`` and
@@ -514,14 +515,16 @@ def _copies(m: int, dim: int) -> bool:
 
 def fit_bytes(m: int, dim: int, k: int) -> int:
     """Bytes :func:`fit_kmeans` allocates beyond its input for ``m`` rows of ``dim`` features:
-    the float32 shifted copy of the sample (or of a chunk, see :func:`_copies`), the range finder's ``(D, w)`` products (``Xᵀ·Q``
-    in float64 while its orthonormal float64 and float32 copies are made), the compared
-    partitions' sums and labels, and the per-row scores."""
+    the float32 shifted copy of the sample (or of a chunk, see :func:`_copies`), the range
+    finder's ``(D, w)`` products (``Xᵀ·Q`` in float64 while its orthonormal float64 and
+    float32 copies are made), the compared partitions' sums and labels, and the per-row
+    scores."""
     width = PROJECTION_DIM + _OVERSAMPLE
-    shifted = 4 * dim * (m if _copies(m, dim) else min(m, max(1, _CHUNK_BYTES // (4 * dim))))
+    chunk = 4 * dim * min(m, max(1, _CHUNK_BYTES // (4 * dim)))
+    shifted = 4 * m * dim if _copies(m, dim) else chunk
     partitions = COMPARED * (12 * k * dim + 8 * m)
-    if dim <= width:  # no projection: the scores are the shifted rows
-        return shifted + partitions
+    if dim <= width:  # no projection: the scores are the shifted rows, a copy either way
+        return 4 * m * dim + (0 if _copies(m, dim) else chunk) + partitions
     return shifted + partitions + 20 * width * dim + 28 * width * m + 4 * PROJECTION_DIM * m
 
 

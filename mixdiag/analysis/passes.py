@@ -67,28 +67,26 @@ class Passes:
     workers: int = 1
     null: int = 0
 
+    def _capture(self, group: Sequence[str], indices: np.ndarray, consume=None) -> FeatureCapture:
+        return FeatureCapture(
+            self.model, self.x, self.transform, names=group, batch_size=self.batch_size, device=self.device,
+            pooled=self.pooled, indices=indices, taps=self.taps, consume=consume,
+        )
+
     @contextlib.contextmanager
     def over(self, group: Sequence[str], indices: np.ndarray, what: str) -> Iterator[Iterator[dict]]:
         """The hidden states ``group`` of the samples ``indices``, batch by batch (a
         :class:`FeatureCapture`), reported as the phase ``what``."""
-        capture = FeatureCapture(
-            self.model, self.x, self.transform, names=group, batch_size=self.batch_size, device=self.device,
-            pooled=self.pooled, indices=indices, taps=self.taps,
-        )
-        with capture as batches:
+        with self._capture(group, indices) as batches:
             yield iterate(batches, f"η² {what}{self.part}", len(indices), size=rows_of)
 
-    def feed(self, group: Sequence[str], indices: np.ndarray, what: str, consume: Callable[[str, torch.Tensor], None]) -> None:
+    def feed(self, group: Sequence[str], indices: np.ndarray, what: str, consume: Callable[[str, torch.Tensor], None]) -> int:
         """Run the model over the samples ``indices``, handing each hidden state of ``group``
         to ``consume(name, features)`` as the forward pass produces it (a view valid only
-        during the call: see :class:`FeatureCapture`); reported as the phase ``what``."""
-        capture = FeatureCapture(
-            self.model, self.x, self.transform, names=group, batch_size=self.batch_size, device=self.device,
-            pooled=self.pooled, indices=indices, taps=self.taps, consume=consume,
-        )
-        with capture as batches:
-            for _ in iterate(batches, f"η² {what}{self.part}", len(indices), size=int):
-                pass
+        during the call: see :class:`FeatureCapture`); reported as the phase ``what``.
+        Returns the number of rows run."""
+        with self._capture(group, indices, consume) as batches:
+            return sum(iterate(batches, f"η² {what}{self.part}", len(indices), size=int))
 
     def record(self, name: str, rows: np.ndarray, parts: Optional[dict]) -> None:
         """Put restart 0's labels of ``rows`` (collected batch by batch in ``parts``) into :attr:`labels`."""
@@ -123,30 +121,22 @@ def held_group(run: Passes, group: Sequence[str], fit_rows: np.ndarray, dims: di
             if run.null:
                 nulls = _null_draws(run, samples, clusters)
     clusters, nulls = from_main((clusters, nulls), world)
-    fit_labels, rest_labels = ({}, {}) if run.labels is not None else (None, None)
-    with together(world):
-        # The fit rows are counted from memory rather than run through the model again.
-        counter = Counter(clusters, device=run.device, labels_out=fit_labels)
-        try:
+    parts = {} if run.labels is not None else None
+    counter = Counter(clusters, device=run.device, labels_out=parts)
+    try:
+        with together(world):
+            # The fit rows are counted from memory rather than run through the model again ...
             for name in group:
                 for i in range(my_fit.start, my_fit.stop, run.batch_size):
                     counter.add(name, samples[name][i : i + run.batch_size])
-        finally:
-            stats = counter.result()
-        samples.clear()  # the fit samples are the bulk of the budget
-        if my_rest.stop > my_rest.start:
-            # The other rows are counted inside the forward pass, straight from the block outputs.
-            counter = Counter(clusters, device=run.device, labels_out=rest_labels)
-            try:
+            samples.clear()  # the fit samples are the bulk of the budget
+            # ... and the other rows inside the forward pass, straight from the block outputs.
+            if my_rest.stop > my_rest.start:
                 run.feed(group, rest[my_rest], "streaming pass", counter.add)
-            finally:
-                more = counter.result()
-            for name, per_restart in stats.items():
-                for mine, theirs in zip(per_restart, more[name]):
-                    mine.merge(theirs)
+    finally:
+        stats = counter.result()
     for name in group:
-        run.record(name, fit_rows[my_fit], fit_labels)
-        run.record(name, rest[my_rest], rest_labels)
+        run.record(name, np.concatenate([fit_rows[my_fit], rest[my_rest]]), parts)
     return stats, clusters, nulls
 
 

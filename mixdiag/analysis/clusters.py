@@ -18,7 +18,7 @@ import torch
 
 from .._progress import iterate
 from .kmeans import DEFAULT_BACKEND, DEFAULT_NITER, DEFAULT_NREDO, KMeansFit, fit_partition, nearest, one_thread, ssi_spread
-from .stats import ClusterStats
+from .stats import ClusterStats, squared_norms
 
 __all__ = ["BlockClusters", "fit_blocks", "Counter", "accumulate_stats", "summarize"]
 
@@ -180,10 +180,7 @@ class Counter:
         lane = self._lanes[0]
         if features.ndim != 2 or features.shape[1] != lane.stats[name][0].dim:
             raise ValueError(f"expected features (B, {lane.stats[name][0].dim}) of {name!r}, got {tuple(features.shape)}")
-        # Whole chunks per lane, and no split of a call too small to fill two.
-        share = -(-len(features) // len(self._lanes))
-        share = max(1, -(-share // lane.steps[name])) * lane.steps[name]
-        parts = [features[i : i + share] for i in range(0, len(features), share)] or [features]
+        parts = _even_parts(features, len(self._lanes), max(1, lane.steps[name] // 2))
         with one_thread():
             futures = [self._pool.submit(_in_worker, other.add, name, part) for other, part in zip(self._lanes[1:], parts[1:])]
             labels = [lane.add(name, parts[0])] + [f.result() for f in futures]
@@ -205,6 +202,17 @@ class Counter:
 # Threads that count the rows of one call side by side on the CPU (see Counter); each holds
 # its own float64 sums, 8 bytes per centroid and feature.
 LANES = 2
+
+
+def _even_parts(rows: torch.Tensor, parts: int, least: int) -> list[torch.Tensor]:
+    """``rows`` cut into at most ``parts`` consecutive slices whose lengths differ by at most
+    one, each of at least ``least`` rows (a call too small for that stays whole): the lanes
+    wait for the slowest, so the work is split evenly, not into whole chunks (a lane given
+    four chunks of a 256-row batch while the other got two and a half)."""
+    count = max(1, min(parts, len(rows) // least))
+    size, extra = divmod(len(rows), count)
+    bounds = np.cumsum([0] + [size + (i < extra) for i in range(count)])
+    return [rows[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def _in_worker(add, name, part):
@@ -233,22 +241,25 @@ class _Lane:
         """Count ``features`` of ``name``; their int64 labels ``(B, restarts)``."""
         step, dim, plan = self.steps[name], features.shape[1], self.plans[name]
         per_restart = self.stats[name]
+        if not len(features):
+            return torch.zeros(0, len(per_restart), dtype=torch.int64)
         size = min(step, len(features)) * dim
         if size > self._double.numel():
             self._single = self._single.new_empty(size)
             self._double = self._double.new_empty(size)
         out = []
-        for start in range(0, len(features), step):
-            chunk = features[start : start + step].to(self.device)
+        # Chunks of equal size, at most step rows: no short tail chunk.
+        for chunk in _even_parts(features, -(-len(features) // step), 1):
+            chunk = chunk.to(self.device)
             rows = len(chunk)
             double = self._double[: rows * dim].view(rows, dim).copy_(chunk).sub_(plan.shift)
             single = self._single[: rows * dim].view(rows, dim).copy_(double)
-            norms = torch.linalg.vecdot(double, double)  # checked for non-finite rows by ClusterStats.add
+            norms = squared_norms(double)  # checked for non-finite rows by ClusterStats.add
             labels = plan.nearest(single, double, norms)
             for r, s in enumerate(per_restart):
                 s.add(double, labels[:, r], norms)
             out.append(labels)
-        return torch.cat(out) if out else torch.zeros(0, len(per_restart), dtype=torch.int64)
+        return torch.cat(out)
 
 
 class _Plan:

@@ -22,7 +22,7 @@ import torch
 
 from ..errors import MixdiagError
 
-__all__ = ["ClusterStats", "check_finite", "partition_eta2"]
+__all__ = ["ClusterStats", "check_finite", "partition_eta2", "squared_norms"]
 
 
 def _non_finite(name: str) -> MixdiagError:
@@ -36,6 +36,14 @@ def check_finite(features: np.ndarray, name: str) -> None:
     """Raise :class:`MixdiagError` naming ``name`` when ``features`` hold NaN or Inf."""
     if not np.isfinite(features).all():
         raise _non_finite(name)
+
+
+def squared_norms(rows: torch.Tensor) -> torch.Tensor:
+    """Squared L2 norm of every row of ``rows (B, D)``, in their dtype, with no ``(B, D)``
+    temporary: ``torch.linalg.vecdot`` multiplies into a fresh ``(B, D)`` tensor first, whose
+    pages fault in on every call and which took most of its time in the counting loop. A row
+    holding NaN or infinity gets a non-finite norm."""
+    return torch.linalg.vector_norm(rows, dim=1).square_()
 
 
 class ClusterStats:
@@ -91,7 +99,7 @@ class ClusterStats:
         if len(shifted) != len(labels):
             raise ValueError(f"{len(shifted)} rows but {len(labels)} labels")
         if norms is None:
-            norms = torch.linalg.vecdot(shifted, shifted)  # no (B, D) temporary
+            norms = squared_norms(shifted)
         # A NaN or infinity anywhere in a row makes its squared norm non-finite: one check per
         # row instead of a pass over every feature.
         if not bool(torch.isfinite(norms).all()):

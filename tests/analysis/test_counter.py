@@ -108,3 +108,35 @@ def test_chunk_buffers_hold_no_more_than_the_plan_counts(monkeypatch):
         held = sum(lane._double.numel() * 8 + lane._single.numel() * 4 for lane in counter._lanes)
         assert 0 < held <= engine._SHIFTED_BYTES * batch * 128, (batch, held)
         counter.result()
+
+
+def test_lanes_and_chunks_get_even_shares(monkeypatch):
+    # The lanes wait for the slowest: a 256-row call of a 6000-feature state (87 rows to a
+    # chunk) goes to two lanes as 128 + 128 rows, each counted in two chunks of 64, not as
+    # 174 + 82 rows of whole and short chunks. Calls too small for two lanes stay whole.
+    rows, clusters = near_ties(n=256 + 50 + 7, dim=6000)
+    monkeypatch.setattr(clusters_module, "LANES", 2)
+    shares, chunks = [], []
+    real_add, real_nearest = clusters_module._Lane.add, clusters_module._Plan.nearest
+    monkeypatch.setattr(clusters_module._Lane, "add", lambda lane, name, part: shares.append(len(part)) or real_add(lane, name, part))
+    monkeypatch.setattr(clusters_module._Plan, "nearest", lambda plan, single, *a: chunks.append(len(single)) or real_nearest(plan, single, *a))
+    labels = {}
+    counter = Counter({"h": clusters}, labels_out=labels)
+    assert counter._lanes[0].steps["h"] == 87
+    for start, size in [(0, 256), (256, 50), (306, 7)]:
+        counter.add("h", torch.from_numpy(rows[start : start + size]))
+    stats = counter.result()["h"][0]
+    assert sorted(shares[:2]) == [128, 128] and shares[2:] == [50, 7]
+    assert chunks == [64] * 4 + [50, 7]
+    np.testing.assert_array_equal(np.concatenate(labels["h"]), float64_labels(rows, clusters))
+    assert stats.n == len(rows)
+
+
+@pytest.mark.parametrize("parts, least, n", [(2, 20, 256), (2, 20, 39), (2, 20, 40), (4, 1, 10), (3, 1, 0), (2, 5, 3)])
+def test_even_parts_cover_the_rows_in_order(parts, least, n):
+    rows = torch.arange(n)
+    cut = clusters_module._even_parts(rows, parts, least)
+    sizes = [len(c) for c in cut]
+    assert torch.equal(torch.cat(cut), rows)
+    assert 1 <= len(cut) <= parts and max(sizes) - min(sizes) <= 1
+    assert len(cut) == 1 or min(sizes) >= least

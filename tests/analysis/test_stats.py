@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_digits
 from sklearn.metrics import calinski_harabasz_score
 
-from mixdiag.analysis.stats import ClusterStats, partition_eta2
+from mixdiag.analysis.stats import ClusterStats, partition_eta2, squared_norms
 from mixdiag.errors import MixdiagError
 
 
@@ -103,3 +104,13 @@ def test_empty_cluster_is_ignored():
     stats = ClusterStats(3, shift=np.zeros(1))
     stats.update(x, np.array([0, 0, 2, 2]))
     assert stats.eta2() == pytest.approx(two_pass_eta2(x, np.array([0, 0, 2, 2])), rel=1e-12)
+
+
+def test_squared_norms_match_a_float64_dot_and_flag_non_finite_rows():
+    rng = np.random.default_rng(3)
+    rows = rng.standard_normal((50, 12544)) * rng.uniform(1e-3, 1e3, (50, 1)) + 1e4
+    expected = np.einsum("ij,ij->i", rows, rows)
+    np.testing.assert_allclose(squared_norms(torch.from_numpy(rows)).numpy(), expected, rtol=1e-14)
+    rows[3, 5], rows[7, 0] = np.nan, np.inf
+    got = squared_norms(torch.from_numpy(rows)).numpy()
+    assert not np.isfinite(got[[3, 7]]).any() and np.isfinite(np.delete(got, [3, 7])).all()

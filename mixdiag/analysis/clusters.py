@@ -207,8 +207,8 @@ LANES = 2
 def _even_parts(rows: torch.Tensor, parts: int, least: int) -> list[torch.Tensor]:
     """``rows`` cut into at most ``parts`` consecutive slices whose lengths differ by at most
     one, each of at least ``least`` rows (a call too small for that stays whole): the lanes
-    wait for the slowest, so the work is split evenly, not into whole chunks (a lane given
-    four chunks of a 256-row batch while the other got two and a half)."""
+    wait for the slowest, so the work is split evenly, not into whole chunks (which gave one
+    lane 164 rows of a 256-row stage-1 batch, four whole chunks, and the other 92)."""
     count = max(1, min(parts, len(rows) // least))
     size, extra = divmod(len(rows), count)
     bounds = np.cumsum([0] + [size + (i < extra) for i in range(count)])

@@ -11,7 +11,9 @@ It prints η² time / forward time, the forward time being the mean of the two p
 around it (the machine may be shared: both are printed; the first forward pass of a process
 can be the slower one, its fresh memory faulting in), and the subprocess's peak RSS (model,
 data and runtime included) with the peak before η² ran. Each N runs in its own process so
-that peak RSS is per N.
+that peak RSS is per N. On a machine whose speed drifts (forward passes over the same images
+have differed by 1.3x within minutes), ``--repeats R`` alternates R η² runs with R + 1
+forward passes and reports the median ratio.
 
 The model is trained briefly first (SGD, one epoch over ``--train-samples`` seeded
 training images), which gives clustered block features like a real checkpoint's; ``--init``
@@ -26,6 +28,7 @@ N = 60,000.
     python bench/eta2.py                       # N = 5,000, 20,000, 60,000
     python bench/eta2.py --quick               # N = 5,000 only, shorter training
     python bench/eta2.py --n 10000 --init
+    python bench/eta2.py --n 20000 --repeats 3   # median of three eta2 runs between forward passes
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -80,23 +84,29 @@ def forward_seconds(model, x, transform, batch_size: int) -> float:
     return time.perf_counter() - start
 
 
-def worker(n: int, weights: str, batch_size: int, seed: int) -> None:
-    """One N in this process: print a JSON line with the timings and the peak RSS."""
+def worker(n: int, weights: str, batch_size: int, seed: int, repeats: int) -> None:
+    """One N in this process: print a JSON line with the timings and the peak RSS.
+
+    Forward passes and η² alternate, ``repeats`` η² runs between ``repeats + 1`` forward
+    passes; each η² is divided by the mean of the two passes on either side of it."""
     ds = mixdiag.load_dataset("fashion-mnist")
     x = ds.split("train")[0][:n]
     model = create_model(MODEL, **SHAPE)
     model.load_state_dict(torch.load(weights, weights_only=True))
     model.eval()
     load = [os.getloadavg()[0]]
-    before = forward_seconds(model, x, ds.normalize, batch_size)
+    forwards = [forward_seconds(model, x, ds.normalize, batch_size)]
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9  # Linux reports KiB
-    start = time.perf_counter()
-    table = compute_eta2(model, x, ds.normalize, batch_size=batch_size, seed=seed)
-    eta2 = time.perf_counter() - start
-    after = forward_seconds(model, x, ds.normalize, batch_size)
+    eta2 = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        table = compute_eta2(model, x, ds.normalize, batch_size=batch_size, seed=seed)
+        eta2.append(time.perf_counter() - start)
+        forwards.append(forward_seconds(model, x, ds.normalize, batch_size))
     load.append(os.getloadavg()[0])
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9  # Linux reports KiB
-    print(json.dumps({"n": n, "before": before, "eta2": eta2, "after": after, "rss": rss, "base": base, "load": load,
+    ratios = [e / ((a + b) / 2) for e, a, b in zip(eta2, forwards, forwards[1:])]
+    print(json.dumps({"n": n, "forwards": forwards, "eta2": eta2, "ratios": ratios, "rss": rss, "base": base, "load": load,
                       "eta2_range": [float(table["eta2"].min()), float(table["eta2"].max())]}))
 
 
@@ -108,11 +118,15 @@ def main():
     parser.add_argument("--train-samples", type=int, default=12_000, help="training images for the one epoch of SGD")
     parser.add_argument("--init", action="store_true", help="measure freshly initialised weights, no training")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="eta2 runs per N, alternating with forward passes; the median ratio is reported")
     parser.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--weights", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}")
     if args.worker is not None:
-        worker(args.worker, args.weights, args.batch_size, args.seed)
+        worker(args.worker, args.weights, args.batch_size, args.seed, args.repeats)
         return
     try:
         mixdiag.load_dataset("fashion-mnist")
@@ -135,26 +149,27 @@ def main():
         rows = []
         for n in sizes:
             command = [sys.executable, __file__, "--worker", str(n), "--weights", str(weights),
-                       "--batch-size", str(args.batch_size), "--seed", str(args.seed)]
+                       "--batch-size", str(args.batch_size), "--seed", str(args.seed), "--repeats", str(args.repeats)]
             result = subprocess.run(command, capture_output=True, text=True)
             if result.returncode != 0:
                 sys.exit(f"N={n} failed:\n{result.stderr}")
             row = json.loads(result.stdout.strip().splitlines()[-1])
             rows.append(row)
-            print(f"  N={n}: forward {row['before']:.1f} s / {row['after']:.1f} s, eta2 {row['eta2']:.1f} s, "
+            print(f"  N={n}: forward {' / '.join(f'{v:.1f}' for v in row['forwards'])} s, "
+                  f"eta2 {' / '.join(f'{v:.1f}' for v in row['eta2'])} s, ratios {' / '.join(f'{v:.2f}' for v in row['ratios'])}, "
                   f"η² {row['eta2_range'][0]:.2f}..{row['eta2_range'][1]:.2f}, load {row['load'][0]:.1f} -> {row['load'][1]:.1f}",
                   flush=True)
 
     print(f"\n{'N':>7} {'forward s':>10} {'eta2 s':>8} {'ratio':>6} {'peak RSS GB':>12} {'before eta2':>12}  "
           f"goal (ratio <= {RATIO_GOAL}, RSS <= {RSS_GOAL_GB} GB)")
     for row in rows:
-        forward = (row["before"] + row["after"]) / 2
-        ratio = row["eta2"] / forward
+        ratio = statistics.median(row["ratios"])
         met = ratio <= RATIO_GOAL and row["rss"] <= RSS_GOAL_GB
-        print(f"{row['n']:>7} {forward:>10.1f} {row['eta2']:>8.1f} {ratio:>6.2f} {row['rss']:>12.2f} {row['base']:>12.2f}  "
-              f"{'met' if met else 'missed'}")
+        print(f"{row['n']:>7} {statistics.median(row['forwards']):>10.1f} {statistics.median(row['eta2']):>8.1f} {ratio:>6.2f} "
+              f"{row['rss']:>12.2f} {row['base']:>12.2f}  {'met' if met else 'missed'}")
     print("(before eta2: the peak RSS after loading the data and the model and one plain forward pass;\n"
-          " the ratio divides by the mean of the forward passes before and after eta2, both printed above)")
+          " each eta2 run is divided by the mean of the forward passes just before and after it, all printed above;\n"
+          " with --repeats, the columns are medians)")
 
 
 if __name__ == "__main__":

@@ -110,7 +110,7 @@ def test_squared_norms_match_a_float64_dot_and_flag_non_finite_rows():
     rng = np.random.default_rng(3)
     rows = rng.standard_normal((50, 12544)) * rng.uniform(1e-3, 1e3, (50, 1)) + 1e4
     expected = np.einsum("ij,ij->i", rows, rows)
-    np.testing.assert_allclose(squared_norms(torch.from_numpy(rows)).numpy(), expected, rtol=1e-14)
+    np.testing.assert_allclose(squared_norms(torch.from_numpy(rows)).numpy(), expected, rtol=1e-13)
     rows[3, 5], rows[7, 0] = np.nan, np.inf
     got = squared_norms(torch.from_numpy(rows)).numpy()
     assert not np.isfinite(got[[3, 7]]).any() and np.isfinite(np.delete(got, [3, 7])).all()

@@ -209,10 +209,7 @@ def _even_parts(rows: torch.Tensor, parts: int, least: int) -> list[torch.Tensor
     one, each of at least ``least`` rows (a call too small for that stays whole): the lanes
     wait for the slowest, so the work is split evenly, not into whole chunks (which gave one
     lane 164 rows of a 256-row stage-1 batch, four whole chunks, and the other 92)."""
-    count = max(1, min(parts, len(rows) // least))
-    size, extra = divmod(len(rows), count)
-    bounds = np.cumsum([0] + [size + (i < extra) for i in range(count)])
-    return [rows[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    return list(rows.tensor_split(max(1, min(parts, len(rows) // least))))
 
 
 def _in_worker(add, name, part):
@@ -249,7 +246,7 @@ class _Lane:
             self._double = self._double.new_empty(size)
         out = []
         # Chunks of equal size, at most step rows: no short tail chunk.
-        for chunk in _even_parts(features, -(-len(features) // step), 1):
+        for chunk in features.tensor_split(-(-len(features) // step)):
             chunk = chunk.to(self.device)
             rows = len(chunk)
             double = self._double[: rows * dim].view(rows, dim).copy_(chunk).sub_(plan.shift)

@@ -135,8 +135,9 @@ def held_group(run: Passes, group: Sequence[str], fit_rows: np.ndarray, dims: di
                 run.feed(group, rest[my_rest], "streaming pass", counter.add)
     finally:
         stats = counter.result()
+    mine = np.concatenate([fit_rows[my_fit], rest[my_rest]])
     for name in group:
-        run.record(name, np.concatenate([fit_rows[my_fit], rest[my_rest]]), parts)
+        run.record(name, mine, parts)
     return stats, clusters, nulls
 
 
